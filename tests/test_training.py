@@ -1,0 +1,124 @@
+"""The training core: it learns, resumes exactly, and explains wrong input."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from tlcourse import data, training
+
+
+def blobs(n=400, classes=4, dim=8, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=generator) * 3
+    labels = torch.arange(n) % classes
+    return TensorDataset(centres[labels] + torch.randn(n, dim, generator=generator), labels)
+
+
+def small_net(dim=8, classes=4):
+    return nn.Sequential(nn.Linear(dim, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, classes))
+
+
+def test_fit_learns_a_tiny_problem():
+    train, test = blobs(seed=0), blobs(seed=0)
+    torch.manual_seed(0)
+    model = small_net()
+    history = training.fit(model, data.make_loader(train, 32, shuffle=True), epochs=5, lr=1e-2,
+                           val_loader=data.make_loader(test, 100), seed=0)
+    assert history.final_val_acc > 0.95
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert len(history.epoch) == len(history.seconds) == 5
+
+
+def test_checkpoint_resume_continues_where_it_stopped(tmp_path, monkeypatch):
+    train = blobs(seed=1)
+
+    def run(checkpoint):
+        torch.manual_seed(0)
+        model = small_net()
+        loader = data.make_loader(train, 32, shuffle=True, seed=5)
+        history = training.fit(model, loader, epochs=4, lr=1e-2, checkpoint=checkpoint)
+        return model, history
+
+    reference, reference_history = run(None)
+
+    # Interrupt a run in the middle of its third epoch, as Ctrl-C or a lost Colab session would.
+    real_epoch, calls = training._train_one_epoch, []
+
+    def interrupted_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    checkpoint = tmp_path / "run.pt"
+    monkeypatch.setattr(training, "_train_one_epoch", interrupted_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint)
+    monkeypatch.setattr(training, "_train_one_epoch", real_epoch)
+
+    resumed, resumed_history = run(checkpoint)
+    assert resumed_history.epoch == [1, 2, 3, 4]
+    for name, tensor in reference.state_dict().items():
+        assert torch.allclose(tensor, resumed.state_dict()[name]), name
+    assert resumed_history.train_loss == pytest.approx(reference_history.train_loss)
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    checkpoint = tmp_path / "other.pt"
+    training.fit(small_net(), data.make_loader(blobs(), 64), epochs=1, checkpoint=checkpoint)
+    other = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    with pytest.raises(ValueError, match="different architecture"):
+        training.fit(other, data.make_loader(blobs(), 64), epochs=2, checkpoint=checkpoint)
+
+
+def test_label_outside_num_classes_is_explained():
+    x, y = blobs().tensors
+    bad = TensorDataset(x, y + 1)  # labels 1..4 for a 4-class head
+    with pytest.raises(ValueError, match="Label 4 is outside 0..3"):
+        training.fit(small_net(), data.make_loader(bad, 32), epochs=1)
+
+
+def test_empty_loader_is_explained():
+    empty = TensorDataset(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="no batches"):
+        training.fit(small_net(), data.make_loader(empty, 32), epochs=1)
+
+
+def test_input_shape_mismatch_is_explained():
+    with pytest.raises(ValueError, match=r"could not process a batch of shape \(32, 8\)"):
+        training.fit(small_net(dim=10), data.make_loader(blobs(), 32), epochs=1)
+
+
+def test_learning_rate_schedule_warms_up_then_anneals():
+    total, warmup = 100, 10
+    factors = [training.lr_multiplier(s, total, warmup, "cosine") for s in range(total)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[55] == pytest.approx(0.5, abs=0.02) and factors[-1] < 0.01
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert training.lr_multiplier(55, total, warmup, "linear") == pytest.approx(0.5, abs=0.02)
+
+
+def test_fit_trains_a_hugging_face_model_on_dict_batches():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=2)
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    ids = torch.randint(5, 50, (64, 6))
+    labels = (ids[:, 0] > 27).long()  # the label is readable from the first token
+
+    def batches(n):
+        for i in range(0, 64, n):
+            yield {"input_ids": ids[i:i + n], "attention_mask": torch.ones_like(ids[i:i + n])}, labels[i:i + n]
+
+    class Loader:
+        def __len__(self):
+            return 4
+
+        def __iter__(self):
+            return batches(16)
+
+    history = training.fit(model, Loader(), epochs=30, lr=5e-3, val_loader=Loader(), seed=0)
+    assert history.final_val_acc > 0.9

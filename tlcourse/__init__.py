@@ -1,0 +1,19 @@
+"""tlcourse: the companion package of the transfer-learning course.
+
+One module per job: :mod:`~tlcourse.profiles` (quick/full switch, device),
+:mod:`~tlcourse.assets` (where models and data come from), :mod:`~tlcourse.data`,
+:mod:`~tlcourse.models`, :mod:`~tlcourse.training` (``fit``/``evaluate``),
+:mod:`~tlcourse.features`, :mod:`~tlcourse.plots` and :mod:`~tlcourse.results`.
+"""
+
+from .assets import ASSETS, AssetUnavailableError, asset_path, data_dir, get_asset
+from .profiles import get_device, get_profile
+from .results import Lesson, record, setup
+from .training import History, evaluate, fit, predict, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASSETS", "AssetUnavailableError", "History", "Lesson", "asset_path", "data_dir", "evaluate", "fit",
+    "get_asset", "get_device", "get_profile", "predict", "record", "seed_everything", "setup",
+]

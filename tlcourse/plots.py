@@ -1,0 +1,99 @@
+"""Plots the notebooks use: training curves, comparison curves, confusion matrices, image grids.
+
+Every function draws into a new matplotlib figure and returns it, so a notebook
+can show it, save it, or pass it to the course report.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def plot_history(histories: dict, title: str = "") -> plt.Figure:
+    """Loss and accuracy per epoch for one or more runs: ``{"pretrained": history, ...}``."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for label, history in histories.items():
+        ax_loss.plot(history.epoch, history.train_loss, "-o", label=f"{label} (train)")
+        if history.val_loss:
+            ax_loss.plot(history.epoch, history.val_loss, "--o", label=f"{label} (val)")
+        ax_acc.plot(history.epoch, history.train_acc, "-o", label=f"{label} (train)")
+        if history.val_acc:
+            ax_acc.plot(history.epoch, history.val_acc, "--o", label=f"{label} (val)")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    ax_acc.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(x, curves: dict, xlabel: str, ylabel: str = "accuracy", title: str = "",
+                logx: bool = False) -> plt.Figure:
+    """Several named y-series over the same x, e.g. accuracy vs number of labels."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, ys in curves.items():
+        ax.plot(x, ys, "-o", label=label)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(labels, predictions, class_names, title: str = "") -> plt.Figure:
+    """Counts of (true class, predicted class): where the errors go."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ConfusionMatrixDisplay.from_predictions(np.asarray(labels), np.asarray(predictions),
+                                            display_labels=class_names, ax=ax, colorbar=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def unnormalise(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """Undo the input normalisation so images can be shown: ``[N, 3, H, W]`` in 0..1."""
+    mean = torch.tensor(mean).view(1, -1, 1, 1)
+    std = torch.tensor(std).view(1, -1, 1, 1)
+    return (images * std + mean).clamp(0, 1)
+
+
+def show_images(images: torch.Tensor, labels=None, class_names=None, mean=(0.0,) * 3, std=(1.0,) * 3,
+                columns: int = 8, title: str = "") -> plt.Figure:
+    """A grid of (normalised) image tensors with their labels underneath."""
+    images = unnormalise(images.detach().cpu().float(), mean, std)
+    rows = int(np.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.4 * columns, 1.5 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i].permute(1, 2, 0).numpy())
+            if labels is not None:
+                label = int(labels[i])
+                ax.set_title(class_names[label] if class_names else str(label), fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bars(groups: dict, ylabel: str = "accuracy", title: str = "") -> plt.Figure:
+    """Grouped bars: ``{"MNIST": {"pixels": 0.8, "ImageNet features": 0.83}, ...}``, value printed on each bar."""
+    group_names = list(groups)
+    series = list(dict.fromkeys(name for values in groups.values() for name in values))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(group_names), 3.8))
+    for i, name in enumerate(series):
+        xs = np.arange(len(group_names)) + (i - (len(series) - 1) / 2) * width
+        heights = [groups[g].get(name, np.nan) for g in group_names]
+        bars = ax.bar(xs, heights, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_xticks(np.arange(len(group_names)), group_names)
+    ax.set(ylabel=ylabel, title=title, ylim=(0, 1.05))
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

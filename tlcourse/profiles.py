@@ -1,0 +1,40 @@
+"""The course's one switch: the *quick* and the *full* profile.
+
+* ``quick``: runs on a laptop CPU, offline, in minutes. Small pretrained models
+  that arrive with pip (EfficientNet-Lite0, MiniLM-L6), small data sets that
+  ship inside pip packages. CI and the notebook tests use it.
+* ``full``: meant for a GPU (Colab, a workstation). Downloads the standard
+  models (ResNet-50, BERT-base) and data sets (CIFAR-10, SST-2, MNIST, SVHN).
+
+Set ``TLCOURSE_PROFILE=quick`` or ``TLCOURSE_PROFILE=full``. Without it the
+course picks ``full`` when a CUDA GPU is present and ``quick`` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+PROFILES = ("quick", "full")
+ENV_VAR = "TLCOURSE_PROFILE"
+
+
+def get_profile(profile: str | None = None) -> str:
+    """Return the profile to use: the argument, else the env var, else a guess from the hardware."""
+    chosen = profile or os.environ.get(ENV_VAR) or ("full" if torch.cuda.is_available() else "quick")
+    chosen = chosen.strip().lower()
+    if chosen not in PROFILES:
+        raise ValueError(f"Unknown profile {chosen!r}: choose one of {', '.join(PROFILES)} (set {ENV_VAR}).")
+    return chosen
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Pick the fastest device available: CUDA, then Apple's MPS, then the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

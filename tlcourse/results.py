@@ -1,0 +1,83 @@
+"""Recording a lesson's key numbers, so that tests, reports and teachers can read them.
+
+A notebook starts with :func:`setup` (which names the lesson) and calls
+:func:`record` for every number it claims. The numbers go to a JSON file:
+``$TLCOURSE_RESULTS`` when set (``python -m tlcourse run`` sets it), else
+``results/<lesson>.json`` in the data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .assets import data_dir
+from .profiles import get_device, get_profile
+from .training import seed_everything
+
+_current_lesson = "session"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    name: str
+    profile: str
+    device: torch.device
+    seed: int
+
+    @property
+    def quick(self) -> bool:
+        return self.profile == "quick"
+
+
+def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
+    """Start a lesson: pick profile and device, seed everything, and say what was chosen."""
+    global _current_lesson
+    _current_lesson = lesson
+    seed_everything(seed)
+    info = Lesson(lesson, get_profile(), get_device(), seed)
+    if verbose:
+        print(f"lesson {lesson} | profile {info.profile} | device {info.device} | seed {seed} | "
+              f"torch {torch.__version__} | Python {platform.python_version()}")
+    return info
+
+
+def results_file() -> Path:
+    if os.environ.get("TLCOURSE_RESULTS"):
+        return Path(os.environ["TLCOURSE_RESULTS"])
+    return data_dir() / "results" / f"{_current_lesson}.json"
+
+
+def _plain(value):
+    """Numbers from NumPy or PyTorch become plain Python numbers, so JSON can hold them."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def load_results(path: str | Path | None = None) -> dict:
+    path = Path(path) if path else results_file()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record(key: str, value):
+    """Store ``value`` (a number, or a list/dict of numbers) under ``key`` for this lesson; returns it."""
+    path = results_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    results = load_results(path)
+    results[key] = _plain(value)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+    return value

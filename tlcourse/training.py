@@ -1,0 +1,349 @@
+"""The training and evaluation loops that every notebook uses.
+
+One loop serves image models (batches of ``(images, labels)``) and Hugging Face
+models (batches of ``(encoding_dict, labels)``). :func:`fit` is the plain
+PyTorch recipe -- forward, loss, backward, step -- plus what fine-tuning needs in
+practice: a learning-rate schedule with warm-up, gradient clipping, mixed
+precision on a GPU, a progress bar, a returned :class:`History`, and
+checkpoints that let an interrupted run carry on where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .profiles import get_device
+
+LossFn = Callable[[nn.Module, object, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class History:
+    """Per-epoch numbers from :func:`fit`."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def final_val_acc(self) -> float:
+        return self.val_acc[-1] if self.val_acc else float("nan")
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return sum(self.seconds) / max(len(self.seconds), 1)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch so that a run can be repeated exactly (on the CPU)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Progress bars are on unless turned off here or with ``TLCOURSE_PROGRESS=0``."""
+    if progress is not None:
+        return progress
+    return os.environ.get("TLCOURSE_PROGRESS", "1") != "0"
+
+
+# --- one batch --------------------------------------------------------------------------------
+
+
+def move_to(obj, device: torch.device):
+    """Move a tensor, or a dict of tensors (a tokenizer's output), to ``device``."""
+    if isinstance(obj, dict):
+        return {key: move_to(value, device) for key, value in obj.items()}
+    return obj.to(device, non_blocking=True) if isinstance(obj, torch.Tensor) else obj
+
+
+def model_logits(model: nn.Module, inputs) -> torch.Tensor:
+    """Call an image model (``model(x)``) or a Hugging Face model (``model(**encoding).logits``)."""
+    output = model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    return output.logits if hasattr(output, "logits") else output
+
+
+def cross_entropy_loss(model: nn.Module, inputs, labels: torch.Tensor):
+    """The default loss: multi-class cross-entropy on the model's logits. Returns ``(loss, logits)``."""
+    logits = model_logits(model, inputs)
+    return F.cross_entropy(logits, labels), logits
+
+
+def _batch_size(inputs) -> int:
+    first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+    return len(first)
+
+
+def _check_batch(inputs, labels: torch.Tensor, logits: torch.Tensor) -> None:
+    """Turn the usual input mistakes into errors that say what is wrong."""
+    if logits.dim() != 2:
+        raise ValueError(f"The model returned logits of shape {tuple(logits.shape)}; expected [batch, classes].")
+    if logits.shape[0] != labels.shape[0]:
+        raise ValueError(f"The model returned {logits.shape[0]} predictions for a batch of {labels.shape[0]} labels.")
+    num_classes = logits.shape[1]
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"Label {high if high >= num_classes else low} is outside 0..{num_classes - 1}: "
+                         f"the model has {num_classes} outputs. Does the head match the number of classes?")
+
+
+def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Tensor):
+    try:
+        loss, logits = loss_fn(model, inputs, labels)
+    except IndexError:  # cross-entropy met a label >= number of outputs: say which, and why
+        with torch.no_grad():
+            _check_batch(inputs, labels, model_logits(model, inputs))
+        raise
+    except torch.cuda.OutOfMemoryError as err:
+        raise RuntimeError("The GPU ran out of memory: use a smaller batch_size, a smaller image size, "
+                           "or the quick profile (TLCOURSE_PROFILE=quick).") from err
+    except RuntimeError as err:
+        if "shape" in str(err) or "size" in str(err) or "channels" in str(err):
+            shape = {k: tuple(v.shape) for k, v in inputs.items()} if isinstance(inputs, dict) else tuple(inputs.shape)
+            raise ValueError(f"The model could not process a batch of shape {shape}: {err}") from err
+        raise
+    _check_batch(inputs, labels, logits)
+    return loss, logits
+
+
+# --- optimiser, schedule, precision -----------------------------------------------------------
+
+
+def make_optimizer(params, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.0):
+    """AdamW (the fine-tuning default), Adam or SGD with momentum, by name."""
+    name = name.lower()
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"Unknown optimizer {name!r}: use 'adamw', 'adam' or 'sgd'.")
+
+
+def lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Factor applied to the base learning rate at ``step``: linear warm-up, then the schedule.
+
+    * ``"cosine"``: half a cosine from 1 down to 0 (cosine annealing).
+    * ``"linear"``: a straight line down to 0 (the BERT recipe).
+    * ``"constant"``: stays at 1.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    progress = min(progress, 1.0)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "constant":
+        return 1.0
+    raise ValueError(f"Unknown schedule {schedule!r}: use 'cosine', 'linear' or 'constant'.")
+
+
+def make_scheduler(optimizer, total_steps: int, warmup: float = 0.0, schedule: str = "cosine"):
+    """A LambdaLR that follows :func:`lr_multiplier`; ``warmup`` is a fraction of all steps."""
+    warmup_steps = int(round(warmup * total_steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_multiplier(step, total_steps, warmup_steps, schedule))
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """bf16 on GPUs that support it, else fp16; None (full fp32) on the CPU or when asked."""
+    if precision == "fp32" or device.type != "cuda":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def save_atomically(obj, path: str | Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
+    """Load weights strictly; a checkpoint of another architecture is refused with the keys that differ."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
+    if missing or unexpected or wrong_shape:
+        raise ValueError(f"The {source} does not fit this model (a different architecture?). "
+                         f"Missing keys: {missing[:5]}; unexpected keys: {unexpected[:5]}; "
+                         f"shape mismatch: {wrong_shape[:5]}")
+    model.load_state_dict(state_dict)
+
+
+def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history) -> dict:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history.as_dict(),
+             "torch_rng": torch.get_rng_state()}
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    if getattr(loader, "generator", None) is not None:
+        state["loader_rng"] = loader.generator.get_state()
+    return state
+
+
+def _restore_training_state(path, model, optimizer, scheduler, scaler, loader) -> tuple[int, History]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    load_weights(model, state["model"], source=f"checkpoint {path}")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["torch_rng"])
+    if "loader_rng" in state and getattr(loader, "generator", None) is not None:
+        loader.generator.set_state(state["loader_rng"])
+    return state["epoch"], History(**state["history"])
+
+
+# --- the loops --------------------------------------------------------------------------------
+
+
+def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, optimizer="adamw",
+        weight_decay: float = 0.01, params=None, schedule: str = "cosine", warmup: float = 0.0,
+        val_loader=None, loss_fn: LossFn = cross_entropy_loss, device=None, precision: str = "auto",
+        grad_clip: float | None = 1.0, checkpoint: str | Path | None = None, progress: bool | None = None,
+        seed: int | None = None) -> History:
+    """Train ``model`` on ``train_loader`` and return its :class:`History`.
+
+    Args:
+        optimizer: ``"adamw"``, ``"adam"``, ``"sgd"`` or a ready ``torch.optim.Optimizer``.
+        params: what to optimise: parameters or parameter groups (e.g. one learning rate per layer).
+            Default: every parameter with ``requires_grad``, so frozen layers stay frozen.
+        schedule, warmup: learning-rate schedule (cosine, linear, constant) after a linear warm-up
+            over the first ``warmup`` fraction of steps.
+        loss_fn: ``loss_fn(model, inputs, labels) -> (loss, logits)``; cross-entropy by default.
+            Distillation and regularised fine-tuning plug in here.
+        precision: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
+        checkpoint: file to save to after every epoch; if it exists, training resumes from it.
+        seed: seeds everything before training starts, for repeatable runs.
+    """
+    if seed is not None:
+        seed_everything(seed)
+    if len(train_loader) == 0:
+        raise ValueError("train_loader yields no batches: is the data set empty?")
+    device = get_device(device)
+    model.to(device)
+    if params is None:
+        params = [p for p in model.parameters() if p.requires_grad]
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        optimizer = make_optimizer(params, optimizer, lr, weight_decay)
+    scheduler = make_scheduler(optimizer, epochs * len(train_loader), warmup, schedule)
+    dtype = autocast_dtype(device, precision)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+
+    history, start_epoch = History(), 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        start_epoch, history = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler, train_loader)
+
+    for epoch in range(start_epoch, epochs):
+        started = time.perf_counter()
+        train_loss, train_acc = _train_one_epoch(model, train_loader, optimizer, scheduler, scaler, loss_fn, device,
+                                                 dtype, grad_clip, progress_enabled(progress),
+                                                 f"epoch {epoch + 1}/{epochs}")
+        history.epoch.append(epoch + 1)
+        history.train_loss.append(train_loss)
+        history.train_acc.append(train_acc)
+        history.lr.append(optimizer.param_groups[0]["lr"])
+        history.seconds.append(time.perf_counter() - started)
+        if val_loader is not None:
+            scores = evaluate(model, val_loader, device=device, precision=precision)
+            history.val_loss.append(scores["loss"])
+            history.val_acc.append(scores["accuracy"])
+        if checkpoint is not None:
+            save_atomically(_training_state(model, optimizer, scheduler, scaler, train_loader, epoch + 1, history),
+                            checkpoint)
+    return history
+
+
+def _train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, device, dtype, grad_clip, show, desc):
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=not show)
+    for inputs, labels in bar:
+        inputs, labels = move_to(inputs, device), move_to(labels, device)
+        with _autocast(device, dtype):
+            loss, logits = _forward_checked(loss_fn, model, inputs, labels)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        n = len(labels)
+        total_loss += loss.item() * n
+        correct += (logits.argmax(dim=1) == labels).sum().item()
+        seen += n
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    bar.close()
+    return total_loss / seen, correct / seen
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, loader, device=None, precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(logits, labels)`` for a whole loader, on the CPU."""
+    device = get_device(device)
+    model.to(device).eval()
+    dtype = autocast_dtype(device, precision)
+    all_logits, all_labels = [], []
+    for inputs, labels in loader:
+        with _autocast(device, dtype):
+            logits = model_logits(model, move_to(inputs, device))
+        all_logits.append(logits.float().cpu())
+        all_labels.append(labels.cpu())
+    if not all_logits:
+        raise ValueError("The loader yields no batches: is the data set empty?")
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def evaluate(model: nn.Module, loader, device=None, precision: str = "auto") -> dict[str, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``loader``."""
+    logits, labels = predict(model, loader, device=device, precision=precision)
+    _check_batch(None, labels, logits)
+    return {"loss": F.cross_entropy(logits, labels).item(),
+            "accuracy": (logits.argmax(dim=1) == labels).float().mean().item()}
