@@ -103,10 +103,12 @@ def _quiet_transformers():
 
     level = logging.get_verbosity()
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
         yield
     finally:
         logging.set_verbosity(level)
+        logging.enable_progress_bar()
 
 
 def text_model_path(profile: str | None = None, name: str | None = None) -> str:
@@ -123,8 +125,8 @@ def text_classifier(num_labels: int = 2, pretrained: bool = True, profile: str |
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     path = text_model_path(profile, name)
-    tokenizer = AutoTokenizer.from_pretrained(path)
     with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(path)
         if pretrained:
             model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
         else:

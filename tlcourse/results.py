@@ -60,9 +60,11 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
+        value = value.item()
+    elif hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        return round(value, 4)  # accuracies to 0.01%: more digits would be noise
     return value
 
 
