@@ -101,14 +101,15 @@ def _quiet_transformers():
     """Hide the 'some weights were newly initialised' notice: the new head is the point of the lesson."""
     from transformers.utils import logging
 
-    level = logging.get_verbosity()
+    level, bars_were_on = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
     logging.disable_progress_bar()
     try:
         yield
     finally:
         logging.set_verbosity(level)
-        logging.enable_progress_bar()
+        if bars_were_on:  # restore the caller's setting rather than forcing bars on
+            logging.enable_progress_bar()
 
 
 def text_model_path(profile: str | None = None, name: str | None = None) -> str:
