@@ -8,13 +8,14 @@ exactly what was run.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
 
-from . import data, models, training
+from . import data, freezing, models, training
 from .training import History
 
 
@@ -26,6 +27,8 @@ class RunResult:
     history: History
     seconds: float
     model: torch.nn.Module
+    trainable_parameters: int = 0
+    memory_bytes: int = 0  # estimate for one training step, see training.training_step_memory
 
 
 class Augmented(Dataset):
@@ -57,25 +60,72 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
                               lr: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.01,
                               dropout: float = 0.2, warmup: float = 0.1, schedule: str = "cosine",
                               augment=None, optimizer: str = "adamw", seed: int = 0,
-                              test_loader=None) -> RunResult:
+                              test_loader=None, strategy: str = "full", strategy_options: dict | None = None,
+                              frozen_batchnorm: str = "eval", loss_fn=None, measure_memory: bool = False,
+                              model: torch.nn.Module | None = None) -> RunResult:
     """Fine-tune the profile's image model (or train it from scratch) on ``n_labels`` balanced examples.
 
     The same seed gives the same labelled examples, the same new head and the same batches,
     so a pretrained and a from-scratch run differ only in their starting weights.
+    ``strategy`` chooses what is trained (see :func:`tlcourse.freezing.apply_strategy`);
+    ``loss_fn`` replaces cross-entropy (e.g. a regularised loss built on ``model``).
     """
     training.seed_everything(seed)
-    model = models.image_classifier(task.num_classes, pretrained=pretrained, dropout=dropout)
+    if model is None:
+        model = models.image_classifier(task.num_classes, pretrained=pretrained, dropout=dropout)
+    fit_options = freezing.apply_strategy(model, strategy, lr, **(strategy_options or {}))
+    if loss_fn is not None:
+        fit_options["loss_fn"] = loss_fn
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
     if augment is not None:
         train_set = Augmented(train_set, augment)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
     test_loader = test_loader or data.make_loader(task.test, 256)
+    trainable = freezing.count_trainable(model)
+    memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
     started = time.perf_counter()
     history = training.fit(model, train_loader, epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                           schedule=schedule, optimizer=optimizer)
+                           schedule=schedule, optimizer=optimizer, frozen_batchnorm=frozen_batchnorm, **fit_options)
     seconds = time.perf_counter() - started
     accuracy = training.evaluate(model, test_loader)["accuracy"]
-    return RunResult(accuracy, history, seconds, model)
+    return RunResult(accuracy, history, seconds, model, trainable, memory)
+
+
+def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epochs: int = 2, lr: float = 1e-4,
+                             batch_size: int = 32, max_length: int = 64, weight_decay: float = 0.01,
+                             warmup: float = 0.1, schedule: str = "linear", seed: int = 0, test_loader=None,
+                             strategy: str = "full", strategy_options: dict | None = None,
+                             measure_memory: bool = False, model=None, tokenizer=None) -> RunResult:
+    """Fine-tune the profile's text model on all of ``task``'s training texts (the BERT recipe)."""
+    training.seed_everything(seed)
+    if model is None:
+        model, tokenizer = models.text_classifier(task.num_classes, pretrained=pretrained)
+    fit_options = freezing.apply_strategy(model, strategy, lr, **(strategy_options or {}))
+    train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
+                                    shuffle=True, seed=seed)
+    test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
+    trainable = freezing.count_trainable(model)
+    memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
+    started = time.perf_counter()
+    history = training.fit(model, train_loader, epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup,
+                           schedule=schedule, **fit_options)
+    seconds = time.perf_counter() - started
+    accuracy = training.evaluate(model, test_loader)["accuracy"]
+    return RunResult(accuracy, history, seconds, model, trainable, memory)
+
+
+def _step_memory(model, loader, fit_options) -> int:
+    """Memory estimate of one training step on one batch, measured on a copy of the model.
+
+    The random states are put back afterwards, so measuring does not change the run.
+    """
+    torch_state, loader_state = torch.get_rng_state(), loader.generator.get_state()
+    inputs, labels = next(iter(loader))
+    loss_fn = fit_options.get("loss_fn", training.cross_entropy_loss)
+    total = training.training_step_memory(copy.deepcopy(model), inputs, labels, loss_fn=loss_fn)["total"]
+    torch.set_rng_state(torch_state)
+    loader.generator.set_state(loader_state)
+    return total
 
 
 def epochs_for(n_labels: int, min_steps: int = 60, batch_size: int = 32, min_epochs: int = 5) -> int:

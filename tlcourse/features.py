@@ -1,14 +1,28 @@
-"""Using a frozen pretrained network as a feature extractor."""
+"""Using a frozen pretrained network as a feature extractor, with features cached on disk.
+
+Feature extraction runs the frozen network over the data *once*; every later
+experiment (a linear probe, a small classifier, a t-SNE map) reads the saved
+features instead of paying for the network again. :func:`cached` names each
+cache file after a fingerprint of the weights and the data, so changing either
+gives a new file instead of silently reusing stale features.
+"""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Subset, TensorDataset
 
+from .assets import data_dir
+from .freezing import blocks
 from .profiles import get_device
-from .training import model_logits, move_to
+from .training import model_logits, move_to, save_atomically
 
 
 def without_head(model: nn.Module) -> nn.Module:
@@ -33,3 +47,130 @@ def extract_features(backbone: nn.Module, loader, device=None) -> tuple[torch.Te
         features.append(model_logits(backbone, move_to(inputs, device)).float().cpu())
         labels.append(targets)
     return torch.cat(features), torch.cat(labels)
+
+
+# --- features of every block ------------------------------------------------------------------
+
+
+def _last_module(block: nn.Module) -> nn.Module:
+    return block[-1] if isinstance(block, nn.ModuleList) else block
+
+
+@torch.inference_mode()
+def image_layer_features(model: nn.Module, loader, device=None) -> dict[str, torch.Tensor]:
+    """Globally average-pooled output of every block below the head, plus ``"labels"``.
+
+    Forward hooks catch each block's output on its way through the network; they are removed
+    before returning, so the model is left exactly as it was.
+    """
+    device = get_device(device)
+    model.to(device).eval()
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name, _ in blocks(model)[:-1]}
+    hooks = []
+    for name, block in blocks(model)[:-1]:
+        def keep(module, args, output, name=name):
+            outputs[name].append(output.float().mean(dim=(2, 3)).cpu())
+        hooks.append(_last_module(block).register_forward_hook(keep))
+    labels = []
+    try:
+        for inputs, targets in loader:
+            model(move_to(inputs, device))
+            labels.append(targets)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    features = {name: torch.cat(parts) for name, parts in outputs.items()}
+    features["labels"] = torch.cat(labels)
+    return features
+
+
+@torch.inference_mode()
+def text_layer_features(model: nn.Module, loader, device=None) -> dict[str, torch.Tensor]:
+    """Mean over the real (non-padding) tokens of every layer's hidden states, plus ``"labels"``.
+
+    ``embeddings`` is the input layer, ``layer.0`` ... the transformer layers in order.
+    """
+    device = get_device(device)
+    model.to(device).eval()
+    names = ["embeddings"] + [f"layer.{i}" for i in range(model.config.num_hidden_layers)]
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    labels = []
+    for encoding, targets in loader:
+        encoding = move_to(encoding, device)
+        hidden_states = model.base_model(**encoding, output_hidden_states=True).hidden_states
+        mask = encoding["attention_mask"].unsqueeze(-1).float()
+        for name, states in zip(names, hidden_states):
+            outputs[name].append(((states * mask).sum(1) / mask.sum(1)).float().cpu())
+        labels.append(targets)
+    features = {name: torch.cat(parts) for name, parts in outputs.items()}
+    features["labels"] = torch.cat(labels)
+    return features
+
+
+# --- the cache --------------------------------------------------------------------------------
+
+
+def _update(digest, obj) -> None:
+    """Feed ``obj`` into a hash: tensors by their bytes, models by their weights and buffers."""
+    if isinstance(obj, torch.Tensor):
+        digest.update(str((obj.dtype, tuple(obj.shape))).encode())
+        digest.update(obj.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, nn.Module):
+        _update(digest, obj.state_dict())
+    elif isinstance(obj, dict):
+        for key in sorted(obj, key=str):
+            _update(digest, str(key))
+            _update(digest, obj[key])
+    elif isinstance(obj, TensorDataset):
+        _update(digest, list(obj.tensors))
+    elif isinstance(obj, Subset):
+        _update(digest, [obj.dataset, list(obj.indices)])
+    elif isinstance(obj, (list, tuple)):
+        digest.update(f"seq{len(obj)}".encode())
+        for item in obj:
+            _update(digest, item)
+    elif isinstance(obj, (str, int, float, bool, type(None), np.integer, np.floating)):
+        digest.update(repr(obj).encode())
+    else:
+        raise TypeError(f"Cannot fingerprint a {type(obj).__name__}: pass tensors, lists or strings instead.")
+
+
+def fingerprint(*objects) -> str:
+    """A short hash of weights, data and settings: same inputs, same fingerprint."""
+    digest = hashlib.sha256()
+    for obj in objects:
+        _update(digest, obj)
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return data_dir() / "cache" / "features"
+
+
+def cached(name: str, compute: Callable[[], dict[str, torch.Tensor]], *depends_on,
+           folder: str | Path | None = None) -> tuple[dict[str, torch.Tensor], Path, bool]:
+    """Load features from the cache, or ``compute()`` and save them; returns ``(features, path, was_cached)``.
+
+    ``depends_on`` lists everything the features are computed from (the model, the data, settings):
+    the file name contains their fingerprint. A damaged file is recomputed.
+    """
+    path = Path(folder or cache_dir()) / f"{name}-{fingerprint(*depends_on)}.pt"
+    if path.exists():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True), path, True
+        except Exception:  # a truncated or corrupted file: compute it again
+            path.unlink()
+    features = compute()
+    save_atomically(features, path)
+    return features, path, False
+
+
+def linear_probe(train: dict, test: dict, layer: str, max_iter: int = 2000) -> float:
+    """Test accuracy of a logistic regression trained on one layer's cached features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    probe.fit(train[layer].numpy(), train["labels"].numpy())
+    return float(probe.score(test[layer].numpy(), test["labels"].numpy()))

@@ -97,3 +97,55 @@ def plot_bars(groups: dict, ylabel: str = "accuracy", title: str = "") -> plt.Fi
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def plot_tradeoff(rows: list[dict], title: str = "") -> plt.Figure:
+    """Accuracy against trainable parameters and against time per epoch, one labelled point per strategy.
+
+    ``rows``: dicts with ``strategy``, ``accuracy``, ``trainable`` (parameters) and ``seconds_per_epoch``.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in [(axes[0], "trainable", "trainable parameters"),
+                           (axes[1], "seconds_per_epoch", "seconds per epoch")]:
+        for row in rows:
+            ax.scatter(row[key], row["accuracy"])
+            ax.annotate(row["strategy"], (row[key], row["accuracy"]), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.set(xlabel=label, ylabel="test accuracy")
+        ax.grid(alpha=0.3)
+    axes[0].set_xscale("symlog", linthresh=1e4)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_2d(points, labels, title: str = "", class_names=None, ax=None, markers=None) -> plt.Figure:
+    """Scatter a 2-D map of features (t-SNE or PCA output), one colour per label."""
+    points, labels = np.asarray(points), np.asarray(labels)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    else:
+        fig = ax.figure
+    for value in np.unique(labels):
+        chosen = labels == value
+        name = class_names[value] if class_names is not None else str(value)
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=6, alpha=0.7, label=name,
+                   marker=(markers or {}).get(value, "o"))
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.legend(fontsize=7, markerscale=2, loc="best", ncol=2)
+    return fig
+
+
+def tsne_2d(features, seed: int = 0, max_points: int = 1000):
+    """t-SNE of (at most ``max_points``) feature vectors after a PCA to 50 dimensions, for plotting.
+
+    Returns ``(points, kept_indices)``.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, dtype=np.float32)
+    kept = np.random.default_rng(seed).permutation(len(features))[:max_points]
+    reduced = PCA(n_components=min(50, features.shape[1]), random_state=seed).fit_transform(features[kept])
+    points = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(reduced)
+    return points, kept

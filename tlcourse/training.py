@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .freezing import keep_frozen_batchnorm_in_eval
 from .profiles import get_device
 
 LossFn = Callable[[nn.Module, object, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -240,7 +241,8 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         weight_decay: float = 0.01, params=None, schedule: str = "cosine", warmup: float = 0.0,
         val_loader=None, loss_fn: LossFn = cross_entropy_loss, device=None, precision: str = "auto",
         grad_clip: float | None = 1.0, checkpoint: str | Path | None = None, progress: bool | None = None,
-        seed: int | None = None) -> History:
+        seed: int | None = None, on_epoch_start: Callable[[int], None] | None = None,
+        frozen_batchnorm: str = "eval", channels_last: bool = False) -> History:
     """Train ``model`` on ``train_loader`` and return its :class:`History`.
 
     Args:
@@ -254,13 +256,23 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         precision: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
         checkpoint: file to save to after every epoch; if it exists, training resumes from it.
         seed: seeds everything before training starts, for repeatable runs.
+        on_epoch_start: called as ``on_epoch_start(epoch)`` (0-based) before each epoch, e.g. to
+            unfreeze more layers (:class:`~tlcourse.freezing.GradualUnfreezing`).
+        frozen_batchnorm: ``"eval"`` keeps BatchNorm layers whose weights are frozen in eval mode,
+            so their running statistics stay those of the pretrained model; ``"train"`` lets them drift.
+        channels_last: store image batches and the model in channels-last memory order (faster
+            convolutions on recent GPUs with mixed precision).
     """
     if seed is not None:
         seed_everything(seed)
     if len(train_loader) == 0:
         raise ValueError("train_loader yields no batches: is the data set empty?")
+    if frozen_batchnorm not in ("eval", "train"):
+        raise ValueError(f"frozen_batchnorm must be 'eval' or 'train', not {frozen_batchnorm!r}.")
     device = get_device(device)
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     if params is None:
         params = [p for p in model.parameters() if p.requires_grad]
     if not isinstance(optimizer, torch.optim.Optimizer):
@@ -273,11 +285,13 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
     if checkpoint is not None and Path(checkpoint).exists():
         start_epoch, history = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler, train_loader)
 
+    settings = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
     for epoch in range(start_epoch, epochs):
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
         started = time.perf_counter()
-        train_loss, train_acc = _train_one_epoch(model, train_loader, optimizer, scheduler, scaler, loss_fn, device,
-                                                 dtype, grad_clip, progress_enabled(progress),
-                                                 f"epoch {epoch + 1}/{epochs}")
+        train_loss, train_acc = _train_one_epoch(model, train_loader, optimizer, scheduler, scaler, settings,
+                                                 progress_enabled(progress), f"epoch {epoch + 1}/{epochs}")
         history.epoch.append(epoch + 1)
         history.train_loss.append(train_loss)
         history.train_acc.append(train_acc)
@@ -293,14 +307,29 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
     return history
 
 
-def _train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, device, dtype, grad_clip, show, desc):
+@dataclass(frozen=True)
+class _EpochSettings:
+    loss_fn: LossFn
+    device: torch.device
+    dtype: torch.dtype | None
+    grad_clip: float | None
+    frozen_batchnorm_eval: bool
+    channels_last: bool
+
+
+def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _EpochSettings, show, desc):
     model.train()
+    if settings.frozen_batchnorm_eval:
+        keep_frozen_batchnorm_in_eval(model)
+    device, grad_clip = settings.device, settings.grad_clip
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not show)
     for inputs, labels in bar:
         inputs, labels = move_to(inputs, device), move_to(labels, device)
-        with _autocast(device, dtype):
-            loss, logits = _forward_checked(loss_fn, model, inputs, labels)
+        if settings.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, settings.dtype):
+            loss, logits = _forward_checked(settings.loss_fn, model, inputs, labels)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -347,3 +376,39 @@ def evaluate(model: nn.Module, loader, device=None, precision: str = "auto") -> 
     _check_batch(None, labels, logits)
     return {"loss": F.cross_entropy(logits, labels).item(),
             "accuracy": (logits.argmax(dim=1) == labels).float().mean().item()}
+
+
+def training_step_memory(model: nn.Module, inputs, labels: torch.Tensor, loss_fn: LossFn = cross_entropy_loss,
+                         device=None) -> dict[str, int]:
+    """Bytes one AdamW training step needs, split into its parts; weights are not changed.
+
+    * ``weights``: all parameters (frozen ones too: the forward pass needs them);
+    * ``gradients`` and ``optimizer_state`` (AdamW keeps two numbers per weight): trainable ones only;
+    * ``activations``: what autograd saves during the forward pass to compute the backward pass.
+      Frozen early layers save nothing, which is why freezing saves memory as well as time.
+
+    ``total`` is their sum: the same estimate on any device, so CPU and GPU runs compare.
+    """
+    device = get_device(device)
+    model.to(device).train()
+    keep_frozen_batchnorm_in_eval(model)
+    inputs, labels = move_to(inputs, device), labels.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    weight_storage = {p.data_ptr() for p in model.parameters()}
+    saved = {}
+
+    def pack(tensor):
+        if tensor.data_ptr() not in weight_storage:  # weights saved for backward are counted once, above
+            saved[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss, _ = loss_fn(model, inputs, labels)
+    loss.backward()
+    parts = {"weights": sum(p.numel() * p.element_size() for p in model.parameters()),
+             "gradients": sum(p.numel() * p.element_size() for p in trainable),
+             "optimizer_state": 2 * sum(p.numel() * p.element_size() for p in trainable),
+             "activations": sum(saved.values())}
+    parts["total"] = sum(parts.values())
+    model.zero_grad(set_to_none=True)
+    return parts

@@ -1,0 +1,314 @@
+"""Exercises with automatic checks and reference solutions.
+
+In a notebook an exercise is a function for the learner to complete, followed by::
+
+    my_answer = exercises.check("kd_loss", kd_loss)
+
+The check runs the learner's function and the reference solution on the same fixed
+inputs and says what is right or wrong, with a hint. It returns the function to use in
+the rest of the notebook: the learner's when it passes, otherwise the reference, so a
+notebook always runs to the end (this is how the committed notebooks run).
+``exercises.show_solution("kd_loss")`` prints the reference code.
+
+Each exercise is a :class:`Exercise`: a reference solution, a way to make test inputs,
+a way to compare answers, and a hint.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# --- reference solutions ----------------------------------------------------------------------
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean multi-class cross-entropy: -log softmax(logits)[true class], averaged over the batch."""
+    log_probs = logits - logits.logsumexp(dim=1, keepdim=True)
+    return -log_probs[torch.arange(len(labels)), labels].mean()
+
+
+def adam_update(weight, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adam step; returns ``(new_weight, new_m, new_v)``. ``step`` counts from 1."""
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad ** 2
+    m_hat = m / (1 - beta1 ** step)
+    v_hat = v / (1 - beta2 ** step)
+    return weight - lr * m_hat / (v_hat.sqrt() + eps), m, v
+
+
+def attention_mask(input_ids: torch.Tensor, pad_token_id: int) -> torch.Tensor:
+    """1 for real tokens, 0 for padding: which positions attention may look at."""
+    return (input_ids != pad_token_id).long()
+
+
+def warmup_linear_decay(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Learning-rate multiplier: rises linearly to 1 over the warm-up, then falls linearly to 0."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def freeze_all_but_last(model: nn.Module, k: int) -> None:
+    """Freeze every parameter except those of the head and the last ``k`` blocks (see freezing.blocks)."""
+    from .freezing import blocks
+
+    ordered = blocks(model)
+    for parameter in model.parameters():
+        parameter.requires_grad = False
+    for _, block in ordered[len(ordered) - 1 - k:]:
+        for parameter in block.parameters():
+            parameter.requires_grad = True
+
+
+def block_learning_rates(num_blocks: int, lr: float, decay: float) -> list[float]:
+    """Discriminative learning rates, first block first: the head (last block) gets ``lr``."""
+    return [lr * decay ** (num_blocks - 1 - i) for i in range(num_blocks)]
+
+
+def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token vectors ``[B, L, H]`` over the real tokens only -> ``[B, H]``."""
+    mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)
+    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1)
+
+
+def pca_2d(features: torch.Tensor) -> torch.Tensor:
+    """Project ``[N, D]`` features on their two main directions of variance -> ``[N, 2]``."""
+    centred = features - features.mean(dim=0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ vh[:2].T
+
+
+def l2sp_penalty(model: nn.Module, anchor: dict, alpha: float) -> torch.Tensor:
+    """``alpha/2 * sum ||w - w0||^2`` over the parameters named in ``anchor`` (the pretrained weights)."""
+    total = 0.0
+    for name, parameter in model.named_parameters():
+        if name in anchor:
+            total = total + (parameter - anchor[name]).pow(2).sum()
+    return 0.5 * alpha * total
+
+
+def feature_distance(features: torch.Tensor, source_features: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the squared Euclidean distance between the two feature vectors."""
+    return (features - source_features).pow(2).sum(dim=1).mean()
+
+
+def softmax_with_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(logits / T): T > 1 flattens the distribution, T < 1 sharpens it."""
+    return torch.softmax(logits / temperature, dim=-1)
+
+
+def kd_loss(student_logits, teacher_logits, labels, temperature: float = 4.0, alpha: float = 0.5):
+    """alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels), batch means."""
+    soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
+                    F.log_softmax(teacher_logits / temperature, dim=1),
+                    reduction="batchmean", log_target=True)
+    hard = F.cross_entropy(student_logits, labels)
+    return alpha * temperature ** 2 * soft + (1 - alpha) * hard
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity on the way forward; multiplies the gradient by ``-lambd`` on the way back."""
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        ctx.lambd = lambd
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return -ctx.lambd * grad_output, None
+
+
+def reverse_gradient(x: torch.Tensor, lambd: float) -> torch.Tensor:
+    return GradientReversal.apply(x, lambd)
+
+
+def dann_lambda(progress: float, gamma: float = 10.0) -> float:
+    """Reversal strength over training (Ganin et al.): 0 at the start, rising smoothly towards 1."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+def proxy_a_distance(domain_error: float) -> float:
+    """Proxy A-distance from the test error of a source-vs-target classifier: 2 (1 - 2 error)."""
+    return 2.0 * (1.0 - 2.0 * domain_error)
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def _tiny_cnn() -> nn.Module:
+    """A small timm EfficientNet-style model the freezing checks can run on quickly."""
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=3)
+
+
+def _call_freeze(fn):
+    """Run a freezing function for several k and report which parameters it left trainable."""
+    def run():
+        out = []
+        for k in (0, 2, 5):
+            model = _tiny_cnn()
+            fn(model, k)
+            out.append(tuple(name for name, p in model.named_parameters() if p.requires_grad))
+        return out
+    return run
+
+
+def _seeded(*shapes):
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(*shape, generator=generator) for shape in shapes]
+
+
+def _make_linear_with_anchor():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    anchor = {name: p.detach() + 0.1 * torch.randn_like(p) for name, p in model.named_parameters() if name.startswith("0.")}
+    return model, anchor
+
+
+def _reversal_outputs(fn):
+    """Forward value and input gradient of the learner's reversal for one lambda."""
+    def run():
+        x = torch.linspace(-1, 1, 6, requires_grad=True)
+        y = fn(x, 0.7)
+        (y * torch.arange(6.0)).sum().backward()
+        return y.detach(), x.grad
+    return run
+
+
+@dataclass
+class Exercise:
+    """A reference solution, how to call a function on fixed inputs, and what to say when it is wrong."""
+
+    reference: Callable
+    run: Callable[[Callable], Callable[[], object]]  # given a function, returns a zero-argument call
+    hint: str
+
+
+def _with(*args, **kwargs):
+    return lambda fn: (lambda: fn(*args, **kwargs))
+
+
+EXERCISES: dict[str, Exercise] = {
+    "cross_entropy": Exercise(
+        cross_entropy, _with(*_seeded((5, 4)), torch.tensor([0, 3, 1, 1, 2])),
+        "Take the log-softmax over classes (logits minus logsumexp), pick the true class's entry, "
+        "negate and average over the batch. Binary cross-entropy is a different formula."),
+    "adam_update": Exercise(
+        adam_update, _with(*_seeded((3,), (3,), (3,), (3,)), step=3, lr=0.01),
+        "Update m and v first, then correct both for their start at zero (divide by 1 - beta**step), "
+        "then step by lr * m_hat / (sqrt(v_hat) + eps)."),
+    "attention_mask": Exercise(
+        attention_mask, _with(torch.tensor([[101, 7, 8, 102, 0, 0], [101, 9, 102, 0, 0, 0]]), 0),
+        "Compare the ids with the padding id: real tokens get 1, padding 0 (as integers)."),
+    "warmup_linear_decay": Exercise(
+        lambda s, t, w: warmup_linear_decay(s, t, w),
+        lambda fn: (lambda: [round(fn(step, 100, 10), 6) for step in (0, 4, 9, 10, 50, 99)]),
+        "During warm-up return (step + 1) / warmup_steps; afterwards fall linearly from 1 at the end of "
+        "warm-up to 0 at total_steps."),
+    "freeze_all_but_last": Exercise(
+        freeze_all_but_last, _call_freeze,
+        "Use tlcourse.freezing.blocks(model): it lists the blocks input-to-output with the head last. "
+        "Set requires_grad=False everywhere, then True for the head and the k blocks just below it."),
+    "block_learning_rates": Exercise(
+        block_learning_rates, _with(5, 1e-3, 0.5),
+        "The last entry (the head) is lr; each block below gets decay times the rate of the block above."),
+    "mean_pool": Exercise(
+        mean_pool, _with(_seeded((2, 5, 3))[0], torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])),
+        "Multiply by the mask (unsqueezed to [B, L, 1]) so padding adds nothing, sum over tokens, "
+        "and divide by the number of real tokens, not by L."),
+    "pca_2d": Exercise(
+        lambda x: pca_2d(x).abs(), _with(_seeded((20, 5))[0]),
+        "Centre the features (subtract the mean of each column), then project on the first two right "
+        "singular vectors of the centred matrix (torch.linalg.svd)."),
+    "l2sp_penalty": Exercise(
+        l2sp_penalty, lambda fn: (lambda: fn(*_make_linear_with_anchor(), alpha=0.3)),
+        "Sum (w - w0)**2 over the anchored parameters only (not the new head), then multiply by alpha / 2."),
+    "feature_distance": Exercise(
+        feature_distance, _with(*_seeded((4, 6), (4, 6))),
+        "Square the differences, sum over the feature dimension, average over the batch."),
+    "softmax_with_temperature": Exercise(
+        softmax_with_temperature, _with(torch.tensor([[2.0, 1.0, 0.1], [0.5, 0.5, 3.0]]), 3.0),
+        "Divide the logits by T before the softmax, and take the softmax over the last dimension."),
+    "kd_loss": Exercise(
+        kd_loss, _with(*_seeded((6, 5), (6, 5)), torch.tensor([0, 1, 2, 3, 4, 0]), temperature=3.0, alpha=0.7),
+        "Soft part: KL(teacher || student) on softmax(logits / T), averaged over the batch ('batchmean', "
+        "not 'mean' over every element), times T**2. Then mix with the hard-label cross-entropy by alpha."),
+    "reverse_gradient": Exercise(
+        lambda x, lambd: reverse_gradient(x, lambd), _reversal_outputs,
+        "Write a torch.autograd.Function: forward returns x unchanged, backward returns -lambd * grad_output "
+        "(and None for lambd)."),
+    "dann_lambda": Exercise(
+        lambda p: dann_lambda(p), lambda fn: (lambda: [round(fn(p), 6) for p in (0.0, 0.1, 0.5, 1.0)]),
+        "Use 2 / (1 + exp(-10 p)) - 1: zero at p=0, close to 1 at the end."),
+    "proxy_a_distance": Exercise(
+        proxy_a_distance, lambda fn: (lambda: [round(fn(e), 6) for e in (0.0, 0.1, 0.5)]),
+        "A classifier that cannot tell the domains apart has error 0.5 and distance 0; perfect separation "
+        "(error 0) gives 2."),
+}
+
+
+def _same(a, b, tolerance: float = 1e-5) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y, tolerance) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        a, b = torch.as_tensor(a), torch.as_tensor(b)
+        return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=tolerance, rtol=1e-4)
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(float(a), float(b), abs_tol=tolerance)
+    return a == b
+
+
+def evaluate_answer(name: str, answer: Callable) -> tuple[bool, str]:
+    """Run ``answer`` and the reference on the exercise's inputs; return ``(passed, message)``."""
+    exercise = EXERCISES[name]
+    expected = exercise.run(exercise.reference)()
+    try:
+        got = exercise.run(answer)()
+    except NotImplementedError:
+        return False, "not attempted yet"
+    except Exception as err:  # the learner's code crashed: say how
+        return False, f"your function raised {type(err).__name__}: {err}"
+    if _same(got, expected):
+        return True, "correct"
+    return False, f"wrong result.\n  expected: {_short(expected)}\n  got:      {_short(got)}"
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) < 300 else text[:300] + " ..."
+
+
+def check(name: str, answer: Callable) -> Callable:
+    """Check the learner's ``answer`` to exercise ``name``; return the function to use from now on.
+
+    Prints what is right or wrong and a hint. If the answer is missing or wrong, the reference
+    solution is returned so the rest of the notebook still runs.
+    """
+    passed, message = evaluate_answer(name, answer)
+    if passed:
+        print(f"[{name}] correct, well done.")
+        return answer
+    print(f"[{name}] {message}\n  hint: {EXERCISES[name].hint}\n"
+          f"  (the reference solution is used below; see exercises.show_solution({name!r}))")
+    return EXERCISES[name].reference
+
+
+def show_solution(name: str) -> None:
+    """Print the reference solution's source code."""
+    reference = EXERCISES[name].reference
+    if reference.__name__ == "<lambda>":  # a thin wrapper: show the function it calls
+        reference = globals()[name] if name in globals() else reference
+    print(inspect.getsource(reference))
+    if name == "reverse_gradient":
+        print(inspect.getsource(GradientReversal))

@@ -1,0 +1,84 @@
+"""Regularised fine-tuning: keep the fine-tuned model close to the pretrained one.
+
+Plain fine-tuning minimises cross-entropy on the target data and nothing ties the
+weights to where they started, so with few labels they can wander far from the
+useful pretrained solution (and the source task is forgotten). Both losses here add
+a penalty ``lambda * R`` that measures the distance to the source model:
+
+* :class:`L2SPLoss` (Li, Grandvalet & Davoine 2018): distance of the *weights* to the
+  pretrained weights, ``alpha/2 * ||w - w0||^2``, plus ordinary decay ``beta/2 * ||v||^2``
+  of the new head, which has no pretrained value.
+* :class:`FeatureDistanceLoss`: distance of the *features* the model computes to those of
+  the frozen source model on the same batch (the idea behind DELTA, Li et al. 2019,
+  without its attention weights).
+
+Use them with ``weight_decay=0`` in ``fit``: ordinary weight decay pulls towards zero,
+which is exactly what L2-SP replaces.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..training import model_logits
+
+
+def head_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the new head's parameters (timm ``classifier``, torchvision ``fc``, HF ``classifier``)."""
+    prefixes = ("classifier.", "fc.")
+    return {name for name, _ in model.named_parameters() if name.startswith(prefixes)}
+
+
+class L2SPLoss:
+    """Cross-entropy + ``alpha/2 * ||w - w_pretrained||^2`` (body) + ``beta/2 * ||w_head||^2``.
+
+    Create it from the model *before* training: it stores a copy of the starting weights.
+    """
+
+    def __init__(self, model: nn.Module, alpha: float = 0.01, beta: float = 0.01):
+        self.alpha, self.beta = alpha, beta
+        head = head_parameter_names(model)
+        self.anchor = {name: p.detach().clone() for name, p in model.named_parameters() if name not in head}
+        self.head = head
+
+    def penalty(self, model: nn.Module) -> torch.Tensor:
+        """The regulariser alone (zero at the pretrained weights when ``beta`` is 0)."""
+        to_source, head_norm = 0.0, 0.0
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if name in self.head:
+                head_norm = head_norm + p.pow(2).sum()
+            else:
+                to_source = to_source + (p - self.anchor[name].to(p.device)).pow(2).sum()
+        return 0.5 * self.alpha * to_source + 0.5 * self.beta * head_norm
+
+    def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
+        logits = model_logits(model, inputs)
+        return F.cross_entropy(logits, labels) + self.penalty(model), logits
+
+
+class FeatureDistanceLoss:
+    """Cross-entropy + ``beta * mean ||f(x) - f_source(x)||^2`` on the pooled penultimate features.
+
+    For timm image models. The source model is a frozen copy taken when the loss is created.
+    """
+
+    def __init__(self, model: nn.Module, beta: float = 0.1):
+        self.beta = beta
+        self.source = copy.deepcopy(model).eval()
+        for p in self.source.parameters():
+            p.requires_grad = False
+
+    def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
+        feature_maps = model.forward_features(inputs)  # timm models: the body, before pooling
+        logits = model.forward_head(feature_maps)  # pooling, dropout, classifier
+        self.source.to(inputs.device)
+        with torch.no_grad():
+            target = self.source.global_pool(self.source.forward_features(inputs))
+        distance = (model.global_pool(feature_maps) - target).pow(2).sum(dim=1).mean()
+        return F.cross_entropy(logits, labels) + self.beta * distance, logits
