@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, Subset,
+                              TensorDataset)
 
 from .assets import ROTTEN_TOMATOES_MEMBER, asset_path
 from .profiles import get_profile
@@ -244,19 +245,29 @@ def text_loader(texts, labels, tokenizer, batch_size: int = 32, max_length: int 
 # --- loaders and subsets ----------------------------------------------------------------------
 
 
-def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int = 0, collate_fn=None) -> DataLoader:
+def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int = 0, collate_fn=None,
+                workers: int | None = None) -> DataLoader:
     """A DataLoader with its own seeded generator, so shuffling is reproducible and resumable.
 
-    In-memory tensors are served from the main process; data sets that decode and transform
-    files (the full profile) get worker processes, and pinned memory when a GPU is used.
+    In-memory tensors are served from the main process a whole batch at a time; data sets that
+    decode and transform files (the full profile) get worker processes. Batches go to pinned
+    memory when a GPU is used, so the copy to the GPU can overlap with computation. ``workers``
+    overrides the number of loader processes (a fast GPU can need several even for in-memory data).
     """
-    in_memory = isinstance(dataset, (TensorDataset, list)) or (
-        isinstance(dataset, Subset) and isinstance(dataset.dataset, TensorDataset))
-    workers = 0 if in_memory else min(8, os.cpu_count() or 1)
     generator = torch.Generator().manual_seed(seed)
+    pin = torch.cuda.is_available()
+    tensors = isinstance(dataset, TensorDataset) or (
+        isinstance(dataset, Subset) and isinstance(dataset.dataset, TensorDataset))
+    if tensors and collate_fn is None:
+        # Whole batches at once: tensor[indices] is one gather, not batch_size small copies and a stack.
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        workers = workers or 0
+        return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
+                          generator=generator, pin_memory=pin, num_workers=workers, persistent_workers=workers > 0)
+    if workers is None:
+        workers = 0 if isinstance(dataset, list) else min(8, os.cpu_count() or 1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      collate_fn=collate_fn, num_workers=workers, persistent_workers=workers > 0,
-                      pin_memory=torch.cuda.is_available())
+                      collate_fn=collate_fn, num_workers=workers, persistent_workers=workers > 0, pin_memory=pin)
 
 
 def dataset_labels(dataset) -> torch.Tensor:

@@ -62,7 +62,7 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
                               augment=None, optimizer: str = "adamw", seed: int = 0,
                               test_loader=None, strategy: str = "full", strategy_options: dict | None = None,
                               frozen_batchnorm: str = "eval", loss_fn=None, measure_memory: bool = False,
-                              model: torch.nn.Module | None = None) -> RunResult:
+                              model: torch.nn.Module | None = None, checkpoint=None) -> RunResult:
     """Fine-tune the profile's image model (or train it from scratch) on ``n_labels`` balanced examples.
 
     The same seed gives the same labelled examples, the same new head and the same batches,
@@ -81,12 +81,14 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
         train_set = Augmented(train_set, augment)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
     test_loader = test_loader or data.make_loader(task.test, 256)
-    trainable = freezing.count_trainable(model)
-    memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
     started = time.perf_counter()
     history = training.fit(model, train_loader, epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                           schedule=schedule, optimizer=optimizer, frozen_batchnorm=frozen_batchnorm, **fit_options)
+                           schedule=schedule, optimizer=optimizer, frozen_batchnorm=frozen_batchnorm,
+                           checkpoint=checkpoint, **fit_options)
     seconds = time.perf_counter() - started
+    # counted after training: gradual unfreezing ends with more trainable weights than it starts with
+    trainable = freezing.count_trainable(model)
+    memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
     accuracy = training.evaluate(model, test_loader)["accuracy"]
     return RunResult(accuracy, history, seconds, model, trainable, memory)
 
@@ -95,7 +97,8 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
                              batch_size: int = 32, max_length: int = 64, weight_decay: float = 0.01,
                              warmup: float = 0.1, schedule: str = "linear", seed: int = 0, test_loader=None,
                              strategy: str = "full", strategy_options: dict | None = None,
-                             measure_memory: bool = False, model=None, tokenizer=None) -> RunResult:
+                             measure_memory: bool = False, model=None, tokenizer=None,
+                             checkpoint=None) -> RunResult:
     """Fine-tune the profile's text model on all of ``task``'s training texts (the BERT recipe)."""
     training.seed_everything(seed)
     if model is None:
@@ -104,20 +107,21 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
     train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
                                     shuffle=True, seed=seed)
     test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
-    trainable = freezing.count_trainable(model)
-    memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
     started = time.perf_counter()
     history = training.fit(model, train_loader, epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                           schedule=schedule, **fit_options)
+                           schedule=schedule, checkpoint=checkpoint, **fit_options)
     seconds = time.perf_counter() - started
+    trainable = freezing.count_trainable(model)
+    memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
     accuracy = training.evaluate(model, test_loader)["accuracy"]
     return RunResult(accuracy, history, seconds, model, trainable, memory)
 
 
 def _step_memory(model, loader, fit_options) -> int:
-    """Memory estimate of one training step on one batch, measured on a copy of the model.
+    """Memory estimate of one training step on one batch, measured on a copy of the model
+    in its final state (all the weights that were trained by the end are counted).
 
-    The random states are put back afterwards, so measuring does not change the run.
+    The random states are put back afterwards, so measuring does not change anything.
     """
     torch_state, loader_state = torch.get_rng_state(), loader.generator.get_state()
     inputs, labels = next(iter(loader))

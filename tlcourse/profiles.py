@@ -13,6 +13,7 @@ course picks ``full`` when a CUDA GPU is present and ``quick`` otherwise.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -38,3 +39,18 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+GOOGLE_DRIVE = Path("/content/drive/MyDrive")
+
+
+def checkpoint_dir() -> Path:
+    """Where long runs keep their checkpoints: Google Drive when it is mounted (survives a Colab
+    disconnect), else ``checkpoints/`` in the data folder. ``TLCOURSE_CHECKPOINTS`` overrides both."""
+    from .assets import data_dir
+
+    if os.environ.get("TLCOURSE_CHECKPOINTS"):
+        return Path(os.environ["TLCOURSE_CHECKPOINTS"])
+    if GOOGLE_DRIVE.is_dir():
+        return GOOGLE_DRIVE / "tlcourse" / "checkpoints"
+    return data_dir() / "checkpoints"

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .assets import data_dir
-from .profiles import get_device, get_profile
+from .profiles import checkpoint_dir, get_device, get_profile
 from .training import seed_everything
 
 _current_lesson = "session"
@@ -33,6 +33,16 @@ class Lesson:
     @property
     def quick(self) -> bool:
         return self.profile == "quick"
+
+    def checkpoint(self, run: str) -> Path | None:
+        """Checkpoint file for a full-profile training run, so a disconnect loses at most one epoch.
+
+        Pass it to ``fit(checkpoint=...)``; a re-run resumes where it stopped. Quick-profile runs
+        take seconds and always start fresh (``None``).
+        """
+        if self.quick:
+            return None
+        return checkpoint_dir() / self.name / f"{run}.pt"
 
 
 def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:

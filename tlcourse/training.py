@@ -109,12 +109,14 @@ def _check_batch(inputs, labels: torch.Tensor, logits: torch.Tensor) -> None:
                          f"the model has {num_classes} outputs. Does the head match the number of classes?")
 
 
-def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Tensor):
+def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Tensor, cpu_labels: torch.Tensor):
+    """Forward pass and loss, with clear errors. Labels are checked on their CPU copy: reading
+    GPU values would make the CPU wait for the GPU at every step."""
     try:
         loss, logits = loss_fn(model, inputs, labels)
     except IndexError:  # cross-entropy met a label >= number of outputs: say which, and why
         with torch.no_grad():
-            _check_batch(inputs, labels, model_logits(model, inputs))
+            _check_batch(inputs, cpu_labels, model_logits(model, inputs))
         raise
     except torch.cuda.OutOfMemoryError as err:
         raise RuntimeError("The GPU ran out of memory: use a smaller batch_size, a smaller image size, "
@@ -124,7 +126,7 @@ def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Te
             shape = {k: tuple(v.shape) for k, v in inputs.items()} if isinstance(inputs, dict) else tuple(inputs.shape)
             raise ValueError(f"The model could not process a batch of shape {shape}: {err}") from err
         raise
-    _check_batch(inputs, labels, logits)
+    _check_batch(inputs, cpu_labels, logits)
     return loss, logits
 
 
@@ -242,7 +244,7 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         val_loader=None, loss_fn: LossFn = cross_entropy_loss, device=None, precision: str = "auto",
         grad_clip: float | None = 1.0, checkpoint: str | Path | None = None, progress: bool | None = None,
         seed: int | None = None, on_epoch_start: Callable[[int], None] | None = None,
-        frozen_batchnorm: str = "eval", channels_last: bool = False) -> History:
+        frozen_batchnorm: str = "eval", channels_last: bool = False, compile: bool = False) -> History:
     """Train ``model`` on ``train_loader`` and return its :class:`History`.
 
     Args:
@@ -262,6 +264,8 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
             so their running statistics stay those of the pretrained model; ``"train"`` lets them drift.
         channels_last: store image batches and the model in channels-last memory order (faster
             convolutions on recent GPUs with mixed precision).
+        compile: run the forward and backward passes through ``torch.compile`` (slow first epoch,
+            faster later ones; checkpoints still hold the plain model's weights).
     """
     if seed is not None:
         seed_everything(seed)
@@ -270,6 +274,8 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
     if frozen_batchnorm not in ("eval", "train"):
         raise ValueError(f"frozen_batchnorm must be 'eval' or 'train', not {frozen_batchnorm!r}.")
     device = get_device(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # time the convolution algorithms once, then use the fastest
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -286,11 +292,12 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         start_epoch, history = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler, train_loader)
 
     settings = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
+    runner = torch.compile(model) if compile else model  # same weights; `model` keeps the plain names
     for epoch in range(start_epoch, epochs):
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         started = time.perf_counter()
-        train_loss, train_acc = _train_one_epoch(model, train_loader, optimizer, scheduler, scaler, settings,
+        train_loss, train_acc = _train_one_epoch(runner, train_loader, optimizer, scheduler, scaler, settings,
                                                  progress_enabled(progress), f"epoch {epoch + 1}/{epochs}")
         history.epoch.append(epoch + 1)
         history.train_loss.append(train_loss)
@@ -322,14 +329,17 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
     if settings.frozen_batchnorm_eval:
         keep_frozen_batchnorm_in_eval(model)
     device, grad_clip = settings.device, settings.grad_clip
-    total_loss, correct, seen = 0.0, 0, 0
+    # running sums stay on the device: calling .item() every step would stall the GPU pipeline
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not show)
-    for inputs, labels in bar:
-        inputs, labels = move_to(inputs, device), move_to(labels, device)
+    for step, (inputs, cpu_labels) in enumerate(bar):
+        inputs, labels = move_to(inputs, device), move_to(cpu_labels, device)
         if settings.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with _autocast(device, settings.dtype):
-            loss, logits = _forward_checked(settings.loss_fn, model, inputs, labels)
+            loss, logits = _forward_checked(settings.loss_fn, model, inputs, labels, cpu_labels)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -345,12 +355,13 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
             optimizer.step()
         scheduler.step()
         n = len(labels)
-        total_loss += loss.item() * n
-        correct += (logits.argmax(dim=1) == labels).sum().item()
+        total_loss += loss.detach().float() * n
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
         seen += n
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if show and (step % 20 == 0 or step == len(loader) - 1):
+            bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
     bar.close()
-    return total_loss / seen, correct / seen
+    return total_loss.item() / seen, correct.item() / seen
 
 
 @torch.inference_mode()
