@@ -100,6 +100,25 @@ def background_photos() -> list[np.ndarray]:
     return photos
 
 
+def photo_crops(n: int, image_size: int, mean, std, seed: int = 0) -> torch.Tensor:
+    """``n`` random square crops of the shipped photos, resized and normalised for a model.
+
+    Natural images like ImageNet's: used to check what a fine-tuned network still knows of its
+    source task when ImageNet itself is not at hand.
+    """
+    rng = np.random.default_rng(seed)
+    photos = background_photos()
+    crops = []
+    for _ in range(n):
+        photo = photos[rng.integers(len(photos))]
+        side = int(rng.integers(64, min(photo.shape[:2]) + 1))
+        top = rng.integers(photo.shape[0] - side + 1)
+        left = rng.integers(photo.shape[1] - side + 1)
+        crop = torch.from_numpy(np.ascontiguousarray(photo[top:top + side, left:left + side])).permute(2, 0, 1)
+        crops.append(to_model_input(crop[None], image_size, mean, std)[0])
+    return torch.stack(crops)
+
+
 def blend_with_photos(digits: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Make MNIST-M style images: each digit cut out of a random photo patch.
 

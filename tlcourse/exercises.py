@@ -169,6 +169,11 @@ def _seeded(*shapes):
     return [torch.randn(*shape, generator=generator) for shape in shapes]
 
 
+def _adam_inputs():
+    weight, grad, m, v = _seeded((3,), (3,), (3,), (3,))
+    return weight, grad, m, v.abs()  # the second moment is never negative
+
+
 def _make_linear_with_anchor():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -205,7 +210,7 @@ EXERCISES: dict[str, Exercise] = {
         "Take the log-softmax over classes (logits minus logsumexp), pick the true class's entry, "
         "negate and average over the batch. Binary cross-entropy is a different formula."),
     "adam_update": Exercise(
-        adam_update, _with(*_seeded((3,), (3,), (3,), (3,)), step=3, lr=0.01),
+        adam_update, lambda fn: (lambda: fn(*_adam_inputs(), step=3, lr=0.01)),
         "Update m and v first, then correct both for their start at zero (divide by 1 - beta**step), "
         "then step by lr * m_hat / (sqrt(v_hat) + eps)."),
     "attention_mask": Exercise(

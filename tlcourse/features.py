@@ -46,10 +46,17 @@ def extract_features(backbone: nn.Module, loader, device=None) -> tuple[torch.Te
     for inputs, targets in loader:
         features.append(model_logits(backbone, move_to(inputs, device)).float().cpu())
         labels.append(targets)
-    return torch.cat(features), torch.cat(labels)
+    return _concat(features), _concat(labels)
 
 
 # --- features of every block ------------------------------------------------------------------
+
+
+def _concat(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Join per-batch results into an ordinary tensor. Tensors made under ``inference_mode`` cannot
+    enter autograd later (e.g. to train a head on them), so the joined copy is made outside it."""
+    with torch.inference_mode(False):
+        return torch.cat(parts).clone()
 
 
 def _last_module(block: nn.Module) -> nn.Module:
@@ -79,8 +86,8 @@ def image_layer_features(model: nn.Module, loader, device=None) -> dict[str, tor
     finally:
         for hook in hooks:
             hook.remove()
-    features = {name: torch.cat(parts) for name, parts in outputs.items()}
-    features["labels"] = torch.cat(labels)
+    features = {name: _concat(parts) for name, parts in outputs.items()}
+    features["labels"] = _concat(labels)
     return features
 
 
@@ -102,8 +109,8 @@ def text_layer_features(model: nn.Module, loader, device=None) -> dict[str, torc
         for name, states in zip(names, hidden_states):
             outputs[name].append(((states * mask).sum(1) / mask.sum(1)).float().cpu())
         labels.append(targets)
-    features = {name: torch.cat(parts) for name, parts in outputs.items()}
-    features["labels"] = torch.cat(labels)
+    features = {name: _concat(parts) for name, parts in outputs.items()}
+    features["labels"] = _concat(labels)
     return features
 
 

@@ -146,3 +146,37 @@ def imagenet_categories() -> list[str]:
 
     return list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
 
+
+
+class SmallCNN(nn.Module):
+    """A compact student network for 3-channel images: two conv blocks and a two-layer classifier.
+
+    Most of its weights sit in the Linear layers, which is where dynamic quantisation acts.
+    """
+
+    def __init__(self, num_classes: int = 10, image_size: int = 64, width: int = 32, hidden: int = 128):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width // 2, 5, stride=2, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width // 2, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        side = image_size // 8
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(width * side * side, hidden), nn.ReLU(),
+                                        nn.Dropout(0.2), nn.Linear(hidden, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def student_from_teacher(teacher: nn.Module, keep_layers: list[int]) -> nn.Module:
+    """A shallower copy of a BERT-style classifier that keeps only ``keep_layers`` of its layers.
+
+    This is how DistilBERT was initialised (every other layer of BERT): the student starts
+    from the teacher's own embeddings, layers and head instead of from random weights.
+    """
+    import copy
+
+    student = copy.deepcopy(teacher)
+    encoder = student.base_model.encoder
+    encoder.layer = nn.ModuleList([encoder.layer[i] for i in keep_layers])
+    student.config.num_hidden_layers = len(keep_layers)
+    return student

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..features import without_head
 from ..training import model_logits
 
 
@@ -82,3 +83,18 @@ class FeatureDistanceLoss:
             target = self.source.global_pool(self.source.forward_features(inputs))
         distance = (model.global_pool(feature_maps) - target).pow(2).sum(dim=1).mean()
         return F.cross_entropy(logits, labels) + self.beta * distance, logits
+
+
+@torch.inference_mode()
+def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor) -> float:
+    """How much of the source task survives fine-tuning (a proxy for forgetting).
+
+    The fine-tuned *body* gets the pretrained model's original head back (ImageNet's 1,000 classes);
+    we return the share of ``images`` on which it predicts the same class as the untouched
+    pretrained model. 1.0: nothing forgotten; near 0: the source task is gone.
+    """
+    original_head = pretrained.get_classifier() if hasattr(pretrained, "get_classifier") else pretrained.fc
+    body = without_head(finetuned).cpu().eval()
+    pretrained = pretrained.cpu().eval()
+    predictions = original_head.cpu()(body(images)).argmax(dim=1)
+    return (predictions == pretrained(images).argmax(dim=1)).float().mean().item()

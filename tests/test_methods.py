@@ -1,0 +1,234 @@
+"""Transfer methods: freezing helpers, feature cache, L2-SP, distillation, gradient reversal, DANN."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from tlcourse import data, features, freezing, models, training
+from tlcourse.methods import compression, dann, distillation, regularization
+from tlcourse.methods.gradient_reversal import GradientReversal, reverse_gradient
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return models.image_classifier(10)
+
+
+# --- freezing ---------------------------------------------------------------------------------
+
+
+def test_blocks_cover_every_parameter(cnn):
+    in_blocks = sum(p.numel() for _, block in freezing.blocks(cnn) for p in block.parameters())
+    assert in_blocks == models.count_parameters(cnn)
+
+
+def test_train_last_blocks_counts(cnn):
+    model = copy.deepcopy(cnn)
+    freezing.train_last_blocks(model, 0)
+    assert freezing.count_trainable(model) == sum(p.numel() for p in model.classifier.parameters())
+    freezing.train_last_blocks(model, 1)
+    expected = sum(p.numel() for p in model.classifier.parameters()) + sum(
+        p.numel() for m in (model.conv_head, model.bn2) for p in m.parameters())
+    assert freezing.count_trainable(model) == expected
+    freezing.train_last_blocks(model, 100)
+    assert freezing.count_trainable(model) == models.count_parameters(model)
+
+
+def test_frozen_batchnorm_statistics_stay_fixed_in_fit(cnn):
+    model = copy.deepcopy(cnn)
+    freezing.train_last_blocks(model, 0)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    loader = data.make_loader(TensorDataset(x, y), 8, shuffle=True)
+    training.fit(model, loader, epochs=1, lr=1e-2)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # and with frozen_batchnorm="train" they drift: the test can fail
+    training.fit(model, loader, epochs=1, lr=1e-2, frozen_batchnorm="train")
+    assert not all(torch.equal(before[k], model.state_dict()[k]) for k in before)
+
+
+def test_layerwise_lr_groups_decay_downwards(cnn):
+    groups = freezing.layerwise_lr_groups(cnn, lr=1e-3, decay=0.5)
+    assert groups[0]["name"] == "classifier" and groups[0]["lr"] == 1e-3
+    assert [g["lr"] for g in groups] == sorted((g["lr"] for g in groups), reverse=True)
+    assert groups[1]["lr"] == pytest.approx(5e-4)
+    assert sum(len(g["params"]) for g in groups) == len(list(cnn.parameters()))
+
+
+def test_gradual_unfreezing_adds_blocks(cnn):
+    model = copy.deepcopy(cnn)
+    options = freezing.apply_strategy(model, "gradual", lr=1e-3, blocks_per_epoch=2)
+    counts = []
+    for epoch in range(3):
+        options["on_epoch_start"](epoch)
+        counts.append(freezing.count_trainable(model))
+    assert counts[0] < counts[1] < counts[2]
+
+
+# --- feature cache ----------------------------------------------------------------------------
+
+
+def test_feature_cache_reused_and_invalidated(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    dataset = TensorDataset(torch.randn(10, 4), torch.arange(10))
+    calls = []
+
+    def compute(m, ds):
+        calls.append(1)
+        return {"final": m(ds.tensors[0]).detach(), "labels": ds.tensors[1]}
+
+    first, path, hit = features.cached("t", lambda: compute(model, dataset), model, dataset, folder=tmp_path)
+    again, path2, hit2 = features.cached("t", lambda: compute(model, dataset), model, dataset, folder=tmp_path)
+    assert (hit, hit2, len(calls), path) == (False, True, 1, path2)
+    assert torch.equal(first["final"], again["final"])
+    with torch.no_grad():
+        model.weight[0, 0] += 1  # a changed model
+    _, path3, hit3 = features.cached("t", lambda: compute(model, dataset), model, dataset, folder=tmp_path)
+    assert not hit3 and path3 != path
+    other = TensorDataset(dataset.tensors[0] + 1, dataset.tensors[1])  # changed data
+    _, path4, hit4 = features.cached("t", lambda: compute(model, other), model, other, folder=tmp_path)
+    assert not hit4 and path4 not in (path, path3)
+    path4.write_bytes(b"garbage")  # a corrupted file is recomputed
+    _, _, hit5 = features.cached("t", lambda: compute(model, other), model, other, folder=tmp_path)
+    assert not hit5 and len(calls) == 4
+
+
+def test_layer_features_leave_no_hooks(cnn):
+    loader = data.make_loader(TensorDataset(torch.randn(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)), 2)
+    feats = features.image_layer_features(cnn, loader)
+    assert feats["conv_head"].shape == (4, 1280) and len(feats["labels"]) == 4
+    assert all(not m._forward_hooks for m in cnn.modules())
+    nn.Linear(1280, 2)(feats["conv_head"]).sum().backward()  # usable for training
+
+
+# --- L2-SP ------------------------------------------------------------------------------------
+
+
+def test_l2sp_zero_at_start_and_gradient_points_back():
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("body", nn.Linear(3, 3))
+    model.add_module("fc", nn.Linear(3, 2))
+    loss = regularization.L2SPLoss(model, alpha=0.5, beta=0.0)
+    assert float(loss.penalty(model)) == 0.0
+    with torch.no_grad():
+        model.body.weight += 0.3
+    penalty = loss.penalty(model)
+    assert float(penalty) == pytest.approx(0.5 * 0.5 * 9 * 0.09, rel=1e-5)
+    penalty.backward()
+    # gradient = alpha * (w - w0): descending it moves the weights back to the start
+    assert torch.allclose(model.body.weight.grad, torch.full((3, 3), 0.5 * 0.3), atol=1e-6)
+    assert model.fc.weight.grad is None or torch.all(model.fc.weight.grad == 0)
+
+
+# --- distillation -----------------------------------------------------------------------------
+
+
+def test_kd_loss_matches_hand_computation():
+    student = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 1.0]])
+    teacher = torch.tensor([[2.0, 1.0, 0.0], [0.5, 0.5, 3.0]])
+    labels = torch.tensor([1, 2])
+    T, alpha = 2.0, 0.7
+    total = 0.0
+    for s, t, y in zip(student, teacher, labels):
+        p = torch.softmax(t / T, 0)
+        q = torch.softmax(s / T, 0)
+        kl = sum(float(p[i] * math.log(p[i] / q[i])) for i in range(3))
+        ce = -math.log(float(torch.softmax(s, 0)[y]))
+        total += alpha * T * T * kl + (1 - alpha) * ce
+    expected = total / 2  # batch mean
+    assert float(distillation.kd_loss(student, teacher, labels, T, alpha)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_kd_loss_zero_gradient_when_student_equals_teacher():
+    logits = torch.randn(5, 4)
+    student = logits.clone().requires_grad_(True)
+    loss = distillation.kd_loss(student, logits, torch.randint(0, 4, (5,)), temperature=3.0, alpha=1.0)
+    loss.backward()
+    assert float(loss) == pytest.approx(0.0, abs=1e-6)
+    assert torch.allclose(student.grad, torch.zeros_like(student.grad), atol=1e-6)
+
+
+def test_kd_loss_is_batch_mean():
+    s, t, y = torch.randn(3, 5), torch.randn(3, 5), torch.tensor([0, 1, 2])
+    single = [distillation.kd_loss(s[i:i + 1], t[i:i + 1], y[i:i + 1], 4.0, 0.9) for i in range(3)]
+    assert float(distillation.kd_loss(s, t, y, 4.0, 0.9)) == pytest.approx(float(sum(single) / 3), rel=1e-5)
+    doubled = distillation.kd_loss(torch.cat([s, s]), torch.cat([t, t]), torch.cat([y, y]), 4.0, 0.9)
+    assert float(doubled) == pytest.approx(float(distillation.kd_loss(s, t, y, 4.0, 0.9)), rel=1e-5)
+
+
+def test_quantised_model_is_smaller():
+    model = models.SmallCNN(10, 64)
+    quantized = compression.quantize_dynamic(model)
+    assert compression.size_on_disk(quantized) < compression.size_on_disk(model) / 2
+    pruned = compression.prune_by_magnitude(model, 0.5)
+    assert compression.nonzero_parameters(pruned) < 0.6 * compression.nonzero_parameters(model)
+
+
+# --- gradient reversal and DANN -----------------------------------------------------------------
+
+
+def test_gradient_reversal_identity_forward_negated_backward():
+    x = torch.randn(4, 3, requires_grad=True)
+    layer = GradientReversal(0.7)
+    y = layer(x)
+    assert torch.equal(y, x)
+    weights = torch.randn(4, 3)
+    (y * weights).sum().backward()
+    assert torch.allclose(x.grad, -0.7 * weights)
+    x.grad = None
+    reverse_gradient(x, 0.0).sum().backward()
+    assert torch.all(x.grad == 0)
+
+
+def _tiny_domains():
+    generator = torch.Generator().manual_seed(0)
+    source = TensorDataset(torch.randn(32, 3, 28, 28, generator=generator), torch.randint(0, 10, (32,), generator=generator))
+    images = torch.randn(32, 3, 28, 28, generator=generator) + 1
+    return source, images
+
+
+def _train_with_target_labels(labels):
+    source, target_images = _tiny_domains()
+    model = dann.DANN(10)
+    torch.manual_seed(0)
+    model = dann.DANN(10)
+    src = data.make_loader(source, 16, shuffle=True, seed=0)
+    tgt = data.make_loader(TensorDataset(target_images, labels), 16, shuffle=True, seed=1)
+    dann.train_dann(model, src, tgt, epochs=2, seed=0, progress=False)
+    return model.state_dict()
+
+
+def test_dann_never_uses_target_labels():
+    true_like = _train_with_target_labels(torch.arange(32) % 10)
+    scrambled = _train_with_target_labels(torch.randint(0, 10, (32,), generator=torch.Generator().manual_seed(5)))
+    garbage = _train_with_target_labels(torch.full((32,), -12345))
+    for key in true_like:
+        assert torch.equal(true_like[key], scrambled[key]) and torch.equal(true_like[key], garbage[key])
+
+
+def test_dann_domain_loss_changes_the_features():
+    source, target_images = _tiny_domains()
+    results = []
+    for adapt in (False, True):
+        torch.manual_seed(0)
+        model = dann.DANN(10)
+        src = data.make_loader(source, 16, shuffle=True, seed=0)
+        tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
+        dann.train_dann(model, src, tgt, epochs=2, adapt=adapt, seed=0, progress=False)
+        results.append(model.features[0].weight.detach().clone())
+    assert not torch.equal(results[0], results[1])
+
+
+def test_proxy_a_distance_range():
+    generator = torch.Generator().manual_seed(0)
+    same = torch.randn(200, 5, generator=generator)
+    assert dann.proxy_a_distance(same[:100], same[100:]) < 0.5
+    assert dann.proxy_a_distance(same[:100], same[100:] + 10) == pytest.approx(2.0)

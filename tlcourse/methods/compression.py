@@ -1,0 +1,83 @@
+"""Making a trained model smaller and faster: magnitude pruning and dynamic quantisation.
+
+* Pruning sets the smallest-magnitude weights to zero (``torch.nn.utils.prune``). Stored
+  densely the file does not shrink; stored compressed (or sparse) it does, and sparse
+  kernels can skip the zeros.
+* Dynamic quantisation stores the weights of ``nn.Linear`` layers as 8-bit integers and
+  quantises activations on the fly: about 4x smaller Linear layers, often faster on a CPU.
+  (PyTorch's eager ``quantize_dynamic`` is being moved to the ``torchao`` package.)
+
+:func:`report` measures what matters for deployment: size on disk, parameters, CPU latency, accuracy.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import time
+import warnings
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from ..training import evaluate, model_logits
+
+
+def prune_by_magnitude(model: nn.Module, amount: float) -> nn.Module:
+    """A copy of ``model`` with the ``amount`` fraction of smallest weights (over all conv and linear
+    layers together) set to zero, made permanent."""
+    pruned = copy.deepcopy(model).cpu()
+    targets = [(m, "weight") for m in pruned.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=amount)
+    for module, name in targets:
+        prune.remove(module, name)  # fold the mask into the weight
+    return pruned
+
+
+def quantize_dynamic(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose ``nn.Linear`` layers hold int8 weights (CPU inference only)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation notices about the move to torchao
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def size_on_disk(model: nn.Module, compressed: bool = False) -> int:
+    """Bytes of the saved state dict (gzip-compressed if asked: shows what pruning's zeros save)."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    raw = buffer.getvalue()
+    return len(gzip.compress(raw, compresslevel=6)) if compressed else len(raw)
+
+
+def nonzero_parameters(model: nn.Module) -> int:
+    """Non-zero weights, counting quantised layers' weights too."""
+    count = sum(int((p != 0).sum()) for p in model.parameters())
+    for module in model.modules():
+        if hasattr(module, "weight") and callable(module.weight):  # dynamic-quantised Linear
+            count += int((module.weight().dequantize() != 0).sum())
+    return count
+
+
+@torch.inference_mode()
+def cpu_latency_ms(model: nn.Module, example, repeats: int = 20) -> float:
+    """Median milliseconds for one forward pass of ``example`` on the CPU."""
+    model = model.cpu().eval()
+    model_logits(model, example)  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model_logits(model, example)
+        times.append(time.perf_counter() - started)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def report(name: str, model: nn.Module, test_loader, example) -> dict:
+    """One row of the compression table."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"model": name, "accuracy": evaluate(model.cpu(), test_loader, device="cpu")["accuracy"],
+                "nonzero_params": nonzero_parameters(model),
+                "disk_KB": size_on_disk(model) / 1024, "gzip_KB": size_on_disk(model, compressed=True) / 1024,
+                "latency_ms": cpu_latency_ms(model, example)}

@@ -1,0 +1,149 @@
+"""Domain-adversarial training (DANN, Ganin et al. 2016) and the proxy A-distance.
+
+Three parts share one backward pass:
+
+* a **feature extractor** G_f, used for both domains;
+* a **label predictor** G_y, trained on labelled *source* images only;
+* a **domain classifier** G_d, behind a gradient reversal layer, trained to tell source
+  from target features. The reversal sends the opposite of its gradient into G_f, so G_f
+  learns features that G_d cannot separate: features that work the same in both domains.
+
+The target domain contributes images only: :func:`train_dann` never reads target labels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..profiles import get_device
+from ..training import History, evaluate, progress_enabled, seed_everything
+from .gradient_reversal import GradientReversal
+
+
+def digit_feature_extractor(feature_dim: int = 128) -> nn.Sequential:
+    """A small CNN for 28x28 colour digits, in the spirit of Ganin et al.'s MNIST network."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 48, 5), nn.BatchNorm2d(48), nn.Dropout2d(0.25), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(48 * 4 * 4, feature_dim), nn.ReLU())
+
+
+def domain_classifier(feature_dim: int, hidden: int = 100) -> nn.Sequential:
+    """Source (0) or target (1)? One logit per example."""
+    return nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+class DANN(nn.Module):
+    """Feature extractor + label predictor + (reversed) domain classifier.
+
+    ``model(x)`` returns class logits, so :func:`tlcourse.training.evaluate` works on it directly.
+    """
+
+    def __init__(self, num_classes: int = 10, feature_dim: int = 128):
+        super().__init__()
+        self.features = digit_feature_extractor(feature_dim)
+        self.label_predictor = nn.Sequential(nn.Linear(feature_dim, 100), nn.ReLU(), nn.Linear(100, num_classes))
+        self.reversal = GradientReversal(0.0)
+        self.domain_classifier = domain_classifier(feature_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.label_predictor(self.features(x))
+
+    def domain_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.domain_classifier(self.reversal(self.features(x))).squeeze(1)
+
+
+def reversal_strength(progress: float, gamma: float = 10.0) -> float:
+    """Ganin et al.'s schedule: 0 at the start (the domain classifier is still random), rising to ~1."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+def _images_only(loader):
+    """Yield the images of a loader forever, dropping whatever else a batch holds (labels)."""
+    while True:
+        for batch in loader:
+            yield batch[0] if isinstance(batch, (list, tuple)) else batch
+
+
+def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: float = 1e-3, adapt: bool = True,
+               domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
+               progress: bool | None = None) -> History:
+    """Train on labelled source batches and unlabelled target batches.
+
+    ``adapt=False`` trains the same way without the domain loss: the *source-only* baseline.
+    Loss per step: CE(source labels) + domain_weight * BCE(domain), with the reversal strength
+    following :func:`reversal_strength`. Only the images of ``target_loader`` are used.
+    """
+    if seed is not None:
+        seed_everything(seed)
+    device = get_device(device)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    target_images = _images_only(target_loader)
+    total_steps, step = epochs * len(source_loader), 0
+    history = History()
+    for epoch in range(epochs):
+        model.train()
+        correct, seen, domain_correct = 0, 0, 0
+        for images, labels in tqdm(source_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                                   disable=not progress_enabled(progress)):
+            images, labels = images.to(device), labels.to(device)
+            model.reversal.strength = reversal_strength(step / total_steps)
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            if adapt:
+                target = next(target_images).to(device)
+                domain_logits = model.domain_logits(torch.cat([images, target]))
+                domains = torch.cat([torch.zeros(len(images)), torch.ones(len(target))]).to(device)
+                loss = loss + domain_weight * F.binary_cross_entropy_with_logits(domain_logits, domains)
+                domain_correct += ((domain_logits > 0).float() == domains).sum().item()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            correct += (logits.argmax(1) == labels).sum().item()
+            seen += len(labels)
+            step += 1
+        history.epoch.append(epoch + 1)
+        history.train_acc.append(correct / seen)
+        history.train_loss.append(float(loss))
+        history.lr.append(model.reversal.strength)  # the reversal strength reached, for plotting
+        history.seconds.append(0.0)
+        if val_loader is not None:
+            scores = evaluate(model, val_loader, device=device)
+            history.val_acc.append(scores["accuracy"])
+            history.val_loss.append(scores["loss"])
+    return history
+
+
+@torch.inference_mode()
+def domain_features(model: DANN, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    device = next(model.parameters()).device
+    parts = [model.features(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    with torch.inference_mode(False):
+        return torch.cat(parts).clone()
+
+
+def proxy_a_distance(source_features, target_features, seed: int = 0) -> float:
+    """Proxy A-distance (Ben-David et al. 2007): 2 (1 - 2 err) of a linear source-vs-target classifier.
+
+    Trained on half of each domain's features, tested on the other half. 0: the domains are
+    indistinguishable; 2: perfectly separable.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.concatenate([np.asarray(source_features), np.asarray(target_features)])
+    y = np.concatenate([np.zeros(len(source_features)), np.ones(len(target_features))])
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=seed)
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
+    error = 1.0 - classifier.score(x_test, y_test)
+    return 2.0 * (1.0 - 2.0 * error)

@@ -1,0 +1,53 @@
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a small student learns from a large teacher.
+
+The teacher's softmax at a raised temperature T spreads probability over the wrong
+classes too ("a 7 that looks a bit like a 1"); those soft targets carry more
+information per example than a one-hot label. The student minimises
+
+    alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))  +  (1 - alpha) * CE(student, label)
+
+The T^2 keeps the soft part's gradients on the same scale whatever T is (they shrink
+as 1/T^2 otherwise), and the KL is averaged over the batch ("batchmean"): the mean
+over every element, PyTorch's default "mean", would also divide by the number of classes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..training import model_logits
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+            temperature: float = 4.0, alpha: float = 0.9) -> torch.Tensor:
+    """The distillation loss above, for one batch of logits."""
+    soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
+                    F.log_softmax(teacher_logits / temperature, dim=1),
+                    reduction="batchmean", log_target=True)
+    hard = F.cross_entropy(student_logits, labels)
+    return alpha * temperature ** 2 * soft + (1.0 - alpha) * hard
+
+
+class DistillationLoss:
+    """A ``fit`` loss: runs the frozen teacher on each batch and applies :func:`kd_loss`.
+
+    ``teacher_inputs`` converts the student's batch into the teacher's input when the two
+    differ (e.g. another image size); by default both see the same batch.
+    """
+
+    def __init__(self, teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.9, teacher_inputs=None):
+        self.teacher = teacher.eval()
+        for p in self.teacher.parameters():
+            p.requires_grad = False
+        self.temperature, self.alpha = temperature, alpha
+        self.teacher_inputs = teacher_inputs or (lambda inputs: inputs)
+
+    def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
+        student_logits = model_logits(model, inputs)
+        self.teacher.to(labels.device)
+        with torch.no_grad():
+            teacher_logits = model_logits(self.teacher, self.teacher_inputs(inputs))
+        loss = kd_loss(student_logits, teacher_logits.float(), labels, self.temperature, self.alpha)
+        return loss, student_logits
