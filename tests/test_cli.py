@@ -33,6 +33,21 @@ def test_run_executes_notebooks_and_writes_results(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["99_tiny"]["ok"] and results["99_tiny"]["results"] == {"answer": 42}
     assert (out / "99_tiny.html").read_text().count("42") >= 1
+    report = (out / "report.html").read_text()
+    assert "99_tiny" in report and "<td>answer</td><td>42</td>" in report
+
+
+def test_every_notebook_converts_to_slides(tmp_path):
+    """Lecture mode: each course notebook renders as a reveal.js deck with several slides."""
+    from pathlib import Path
+
+    from nbconvert import SlidesExporter
+
+    notebooks = sorted(Path(__file__).parents[1].glob("notebooks/[0-9][0-9]_*.ipynb"))
+    assert len(notebooks) >= 8
+    for path in notebooks:
+        body, _ = SlidesExporter().from_notebook_node(nbformat.read(path, as_version=4))
+        assert body.count("<section") >= 5, f"{path.name} has too few slides"
 
 
 def test_run_reports_a_failing_notebook(tmp_path):

@@ -60,7 +60,7 @@ def _clean_metadata(notebook) -> None:
 
 
 def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool = False, timeout: int = 1800):
-    """Run one notebook top to bottom in a fresh kernel; return ``(ok, seconds, error)``."""
+    """Run one notebook top to bottom in a fresh kernel; return ``(ok, seconds, error, executed_notebook)``."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -84,7 +84,7 @@ def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool
 
         html, _ = HTMLExporter().from_notebook_node(notebook)
         (out / f"{path.stem}.html").write_text(html, encoding="utf-8")
-    return error is None, seconds, error
+    return error is None, seconds, error, notebook
 
 
 def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bool) -> int:
@@ -99,11 +99,11 @@ def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bo
     out_dir = Path(out) if out else None
     raw_dir = out_dir if out_dir else data_dir() / "results"
     raw_dir.mkdir(parents=True, exist_ok=True)
-    collected, failures = {}, 0
+    collected, executed, failures = {}, {}, 0
     for path in paths:
         print(f"running {path} ...", flush=True)
         raw = raw_dir / f"{path.stem}.results.json"
-        ok, seconds, error = execute_notebook(path.resolve(), out_dir, raw, in_place)
+        ok, seconds, error, executed[path.stem] = execute_notebook(path.resolve(), out_dir, raw, in_place)
         numbers = json.loads(raw.read_text()) if raw.exists() else {}
         collected[path.stem] = {"ok": ok, "seconds": round(seconds, 1), "profile": get_profile(), "results": numbers}
         print(f"  {'ok' if ok else 'FAILED'} in {seconds:.0f} s, {len(numbers)} numbers recorded"
@@ -111,7 +111,10 @@ def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bo
         failures += not ok
     if out_dir is not None:
         (out_dir / "results.json").write_text(json.dumps(collected, indent=2, sort_keys=True))
-        print(f"results: {out_dir / 'results.json'}")
+        from .report import write_report
+
+        report = write_report(collected, executed, out_dir / "report.html")
+        print(f"results: {out_dir / 'results.json'}; course report: {report}")
     return 1 if failures else 0
 
 

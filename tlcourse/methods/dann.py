@@ -26,12 +26,15 @@ from ..training import History, evaluate, progress_enabled, seed_everything
 from .gradient_reversal import GradientReversal
 
 
-def digit_feature_extractor(feature_dim: int = 128) -> nn.Sequential:
-    """A small CNN for 28x28 colour digits, in the spirit of Ganin et al.'s MNIST network."""
+FEATURE_DIM = 48 * 4 * 4
+
+
+def digit_feature_extractor() -> nn.Sequential:
+    """A small CNN for 28x28 colour digits, after Ganin et al.'s MNIST network: 768 features."""
     return nn.Sequential(
         nn.Conv2d(3, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 48, 5), nn.BatchNorm2d(48), nn.Dropout2d(0.25), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(48 * 4 * 4, feature_dim), nn.ReLU())
+        nn.Flatten())
 
 
 def domain_classifier(feature_dim: int, hidden: int = 100) -> nn.Sequential:
@@ -45,18 +48,20 @@ class DANN(nn.Module):
     ``model(x)`` returns class logits, so :func:`tlcourse.training.evaluate` works on it directly.
     """
 
-    def __init__(self, num_classes: int = 10, feature_dim: int = 128):
+    def __init__(self, num_classes: int = 10):
         super().__init__()
-        self.features = digit_feature_extractor(feature_dim)
-        self.label_predictor = nn.Sequential(nn.Linear(feature_dim, 100), nn.ReLU(), nn.Linear(100, num_classes))
+        self.features = digit_feature_extractor()
+        self.label_predictor = nn.Sequential(nn.Linear(FEATURE_DIM, 100), nn.ReLU(), nn.Dropout(0.2),
+                                             nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, num_classes))
         self.reversal = GradientReversal(0.0)
-        self.domain_classifier = domain_classifier(feature_dim)
+        self.domain_classifier = domain_classifier(FEATURE_DIM)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.label_predictor(self.features(x))
 
-    def domain_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.domain_classifier(self.reversal(self.features(x))).squeeze(1)
+    def domain_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Domain logits from features, through the gradient reversal."""
+        return self.domain_classifier(self.reversal(features)).squeeze(1)
 
 
 def reversal_strength(progress: float, gamma: float = 10.0) -> float:
@@ -90,19 +95,21 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
     history = History()
     for epoch in range(epochs):
         model.train()
-        correct, seen, domain_correct = 0, 0, 0
+        correct, seen = 0, 0
         for images, labels in tqdm(source_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                                    disable=not progress_enabled(progress)):
             images, labels = images.to(device), labels.to(device)
             model.reversal.strength = reversal_strength(step / total_steps)
-            logits = model(images)
+            source_features = model.features(images)
+            logits = model.label_predictor(source_features)
             loss = F.cross_entropy(logits, labels)
-            if adapt:
-                target = next(target_images).to(device)
-                domain_logits = model.domain_logits(torch.cat([images, target]))
-                domains = torch.cat([torch.zeros(len(images)), torch.ones(len(target))]).to(device)
-                loss = loss + domain_weight * F.binary_cross_entropy_with_logits(domain_logits, domains)
-                domain_correct += ((domain_logits > 0).float() == domains).sum().item()
+            if adapt:  # each domain goes through the network on its own, as in Ganin et al.
+                target_features = model.features(next(target_images).to(device))
+                source_domain = model.domain_logits(source_features)
+                target_domain = model.domain_logits(target_features)
+                domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
+                               + F.binary_cross_entropy_with_logits(target_domain, torch.ones_like(target_domain)))
+                loss = loss + domain_weight * domain_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -111,7 +118,7 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
             step += 1
         history.epoch.append(epoch + 1)
         history.train_acc.append(correct / seen)
-        history.train_loss.append(float(loss))
+        history.train_loss.append(float(loss.detach()))
         history.lr.append(model.reversal.strength)  # the reversal strength reached, for plotting
         history.seconds.append(0.0)
         if val_loader is not None:

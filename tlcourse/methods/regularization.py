@@ -85,16 +85,31 @@ class FeatureDistanceLoss:
         return F.cross_entropy(logits, labels) + self.beta * distance, logits
 
 
+def _restore_batchnorm_statistics(model: nn.Module, source: nn.Module) -> None:
+    """Copy BatchNorm running means and variances from ``source`` (same architecture) into ``model``."""
+    source_buffers = dict(source.named_buffers())
+    for name, buffer in model.named_buffers():
+        if ("running_mean" in name or "running_var" in name) and name in source_buffers:
+            buffer.copy_(source_buffers[name])
+
+
 @torch.inference_mode()
-def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor) -> float:
+def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor,
+                     source_batchnorm: bool = True) -> float:
     """How much of the source task survives fine-tuning (a proxy for forgetting).
 
     The fine-tuned *body* gets the pretrained model's original head back (ImageNet's 1,000 classes);
     we return the share of ``images`` on which it predicts the same class as the untouched
     pretrained model. 1.0: nothing forgotten; near 0: the source task is gone.
+
+    BatchNorm running statistics are re-estimated on the target data during fine-tuning; they are
+    not weights, so no weight penalty protects them. With ``source_batchnorm`` (default) the body is
+    evaluated with the source statistics put back, which measures what the *weights* kept.
     """
     original_head = pretrained.get_classifier() if hasattr(pretrained, "get_classifier") else pretrained.fc
     body = without_head(finetuned).cpu().eval()
+    if source_batchnorm:
+        _restore_batchnorm_statistics(body, without_head(pretrained))
     pretrained = pretrained.cpu().eval()
     predictions = original_head.cpu()(body(images)).argmax(dim=1)
     return (predictions == pretrained(images).argmax(dim=1)).float().mean().item()
