@@ -81,16 +81,9 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
         train_set = Augmented(train_set, augment)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
     test_loader = test_loader or data.make_loader(task.test, 256)
-    started = time.perf_counter()
-    history = training.fit(model, train_loader, epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                           schedule=schedule, optimizer=optimizer, frozen_batchnorm=frozen_batchnorm,
-                           checkpoint=checkpoint, **fit_options)
-    seconds = time.perf_counter() - started
-    # counted after training: gradual unfreezing ends with more trainable weights than it starts with
-    trainable = freezing.count_trainable(model)
-    memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
-    accuracy = training.evaluate(model, test_loader)["accuracy"]
-    return RunResult(accuracy, history, seconds, model, trainable, memory)
+    return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, epochs=epochs, lr=lr,
+                              weight_decay=weight_decay, warmup=warmup, schedule=schedule, optimizer=optimizer,
+                              frozen_batchnorm=frozen_batchnorm, checkpoint=checkpoint)
 
 
 def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epochs: int = 2, lr: float = 1e-4,
@@ -107,10 +100,17 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
     train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
                                     shuffle=True, seed=seed)
     test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
+    return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, epochs=epochs, lr=lr,
+                              weight_decay=weight_decay, warmup=warmup, schedule=schedule, checkpoint=checkpoint)
+
+
+def _train_and_measure(model, train_loader, test_loader, fit_options: dict, measure_memory: bool,
+                       **fit_settings) -> RunResult:
+    """Train with ``fit``, then measure what a RunResult reports: time, trainable weights, memory, accuracy."""
     started = time.perf_counter()
-    history = training.fit(model, train_loader, epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                           schedule=schedule, checkpoint=checkpoint, **fit_options)
+    history = training.fit(model, train_loader, **fit_settings, **fit_options)
     seconds = time.perf_counter() - started
+    # counted after training: gradual unfreezing ends with more trainable weights than it starts with
     trainable = freezing.count_trainable(model)
     memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
     accuracy = training.evaluate(model, test_loader)["accuracy"]

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from ..features import extract_features
 from ..profiles import get_device
 from ..training import History, evaluate, progress_enabled, seed_everything
 from .gradient_reversal import GradientReversal
@@ -128,13 +130,10 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
     return history
 
 
-@torch.inference_mode()
 def domain_features(model: DANN, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    model.eval()
-    device = next(model.parameters()).device
-    parts = [model.features(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
-    with torch.inference_mode(False):
-        return torch.cat(parts).clone()
+    """The feature extractor's output for ``images`` (eval mode, no gradients), on the CPU."""
+    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size)
+    return extract_features(model.features, loader)[0]
 
 
 def proxy_a_distance(source_features, target_features, seed: int = 0) -> float:
