@@ -140,22 +140,49 @@ def blend_with_photos(digits: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def to_model_input(images: torch.Tensor, image_size: int, mean, std) -> torch.Tensor:
-    """uint8 images ``[N, H, W]`` or ``[N, C, H, W]`` -> normalised float ``[N, 3, S, S]``.
+def to_model_input(images, image_size: int, mean, std) -> torch.Tensor:
+    """Images -> normalised float ``[N, 3, S, S]``, the input an ImageNet model expects.
 
-    Grey images are repeated over three channels, since ImageNet models expect colour.
-    Done once for the whole (small) data set, which is much faster on a CPU than per-item transforms.
+    Accepts what learners usually have at hand: uint8 (0-255) or float (0-1) pixels, as a tensor or a
+    NumPy array, shaped ``[N, H, W]`` (grey), ``[N, C, H, W]`` or ``[N, H, W, C]`` (NumPy and PIL
+    order) with 1 (grey), 3 (RGB) or 4 (RGBA) channels, of any size. Grey is repeated over three
+    channels, the alpha channel is dropped, and every image is resized to ``S x S``. Anything else
+    is refused with a message that says what was expected. Done once for the whole (small) data
+    set, which is much faster on a CPU than per-item transforms.
     """
-    x = images.float().div(255)
-    if x.dim() == 3:
-        x = x.unsqueeze(1)
+    x = _as_nchw(torch.as_tensor(images))
+    if x.dtype == torch.uint8:
+        x = x.float().div(255)
+    elif x.is_floating_point():
+        low, high = float(x.min()), float(x.max())
+        if low < 0 or high > 1:
+            raise ValueError(f"Float images must hold pixels in 0..1, these range over {low:.2f}..{high:.2f}. "
+                             "Are they normalised already? Pass uint8 (0-255) or 0-1 images.")
+        x = x.float()
+    else:
+        raise ValueError(f"Images of dtype {x.dtype} are not supported: pass uint8 (0-255) or float (0-1) pixels.")
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
-    if x.shape[-1] != image_size:
+    x = x[:, :3]  # RGBA -> RGB
+    if tuple(x.shape[-2:]) != (image_size, image_size):
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
     mean = torch.tensor(mean).view(1, 3, 1, 1)
     std = torch.tensor(std).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous()
+
+
+def _as_nchw(x: torch.Tensor) -> torch.Tensor:
+    """Bring a batch of images to ``[N, C, H, W]`` with C in (1, 3, 4), or say why it cannot."""
+    if x.dim() == 3:  # [N, H, W]: grey
+        return x.unsqueeze(1)
+    if x.dim() == 4:
+        if x.shape[1] in (1, 3, 4):
+            return x
+        if x.shape[-1] in (1, 3, 4):  # [N, H, W, C], as NumPy and PIL store images
+            return x.permute(0, 3, 1, 2)
+    raise ValueError(f"Cannot read images of shape {tuple(x.shape)}: expected a batch [N, H, W] (grey), "
+                     "[N, C, H, W] or [N, H, W, C] with 1, 3 or 4 channels. A single image needs a batch "
+                     "dimension: images[None].")
 
 
 def digits_task(image_size: int, mean, std, profile: str | None = None, style: str = "mnist",

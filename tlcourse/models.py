@@ -89,11 +89,13 @@ def resnet50(num_classes: int = 1000, pretrained: bool = True, dropout: float = 
 
 
 def image_classifier(num_classes: int, pretrained: bool = True, profile: str | None = None,
-                     dropout: float = 0.2) -> nn.Module:
-    """The profile's image model with a new ``num_classes`` head."""
-    spec = image_model_spec(profile)
-    build = {"efficientnet_lite0": efficientnet_lite0, "resnet50": resnet50}[spec.name]
-    return build(num_classes=num_classes, pretrained=pretrained, dropout=dropout)
+                     dropout: float = 0.2, name: str | None = None) -> nn.Module:
+    """The profile's image model (or the one ``name`` asks for) with a new ``num_classes`` head."""
+    builders = {"efficientnet_lite0": efficientnet_lite0, "resnet50": resnet50}
+    name = name or image_model_spec(profile).name
+    if name not in builders:
+        raise ValueError(f"Unknown image model {name!r}: choose one of {', '.join(builders)}.")
+    return builders[name](num_classes=num_classes, pretrained=pretrained, dropout=dropout)
 
 
 @contextlib.contextmanager

@@ -118,9 +118,8 @@ def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Te
         with torch.no_grad():
             _check_batch(inputs, cpu_labels, model_logits(model, inputs))
         raise
-    except torch.cuda.OutOfMemoryError as err:
-        raise RuntimeError("The GPU ran out of memory: use a smaller batch_size, a smaller image size, "
-                           "or the quick profile (TLCOURSE_PROFILE=quick).") from err
+    except torch.cuda.OutOfMemoryError:
+        raise  # explained by explain_out_of_memory, around the whole step
     except RuntimeError as err:
         if "shape" in str(err) or "size" in str(err) or "channels" in str(err):
             shape = {k: tuple(v.shape) for k, v in inputs.items()} if isinstance(inputs, dict) else tuple(inputs.shape)
@@ -128,6 +127,18 @@ def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Te
         raise
     _check_batch(inputs, cpu_labels, logits)
     return loss, logits
+
+
+@contextlib.contextmanager
+def explain_out_of_memory():
+    """Re-raise a GPU out-of-memory error (forward or backward) with what to do about it."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as err:
+        raise torch.cuda.OutOfMemoryError(
+            "The GPU ran out of memory. Use a smaller batch_size (or a smaller image size / max_length), "
+            "train fewer layers, or switch to the quick profile (TLCOURSE_PROFILE=quick). "
+            f"PyTorch said: {str(err).splitlines()[0] if str(err) else 'out of memory'}") from err
 
 
 # --- optimiser, schedule, precision -----------------------------------------------------------
@@ -297,8 +308,9 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         started = time.perf_counter()
-        train_loss, train_acc = _train_one_epoch(runner, train_loader, optimizer, scheduler, scaler, settings,
-                                                 progress_enabled(progress), f"epoch {epoch + 1}/{epochs}")
+        with explain_out_of_memory():
+            train_loss, train_acc = _train_one_epoch(runner, train_loader, optimizer, scheduler, scaler, settings,
+                                                     progress_enabled(progress), f"epoch {epoch + 1}/{epochs}")
         history.epoch.append(epoch + 1)
         history.train_loss.append(train_loss)
         history.train_acc.append(train_acc)
@@ -372,7 +384,7 @@ def predict(model: nn.Module, loader, device=None, precision: str = "auto") -> t
     dtype = autocast_dtype(device, precision)
     all_logits, all_labels = [], []
     for inputs, labels in loader:
-        with _autocast(device, dtype):
+        with _autocast(device, dtype), explain_out_of_memory():
             logits = model_logits(model, move_to(inputs, device))
         all_logits.append(logits.float().cpu())
         all_labels.append(labels.cpu())
