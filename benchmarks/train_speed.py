@@ -2,9 +2,10 @@
 
 Same model, same synthetic data, same batch size, same optimiser (AdamW). Each
 variant trains for a few epochs; the fastest epoch after the first (which pays for
-warm-up and compilation) gives the throughput.
+warm-up and compilation) gives the throughput. ``--rounds`` repeats all variants in
+turn, which evens out the noise of a busy machine.
 
-    python benchmarks/train_speed.py --model efficientnet_lite0 --size 64     # CPU: overhead of fit
+    python benchmarks/train_speed.py --model efficientnet_lite0 --size 64 --rounds 3   # CPU: overhead of fit
     python benchmarks/train_speed.py --model resnet50 --size 224 --gpu        # GPU: speed-ups
 
 On the CPU it prints the ratio fit / hand-written loop (must be >= 0.95), with the
@@ -100,8 +101,8 @@ def fit_seconds(model, loader, epochs: int, device, **options) -> list[float]:
 
 
 def throughput(n: int, seconds: list[float]) -> float:
-    """Examples per second in the fastest epoch after the first."""
-    return n / min(seconds[1:])
+    """Examples per second in the fastest of the measured epochs (warm-up epochs already left out)."""
+    return n / min(seconds)
 
 
 def run(args) -> dict:
@@ -141,10 +142,18 @@ def run(args) -> dict:
         variants["fit (progress bar off)"] = lambda: fit_seconds(fresh(), plain_loader, args.epochs, device, progress=False)
         variants["fit (progress bar on)"] = lambda: fit_seconds(fresh(), plain_loader, args.epochs, device, progress=True)
 
-    base = None
-    for name, measure in variants.items():
-        speed = throughput(args.n, measure())
-        base = base or speed
+    # Rounds interleave the variants (A B C, A B C, ...), so a slow spell of a shared machine
+    # hits all of them alike instead of whichever happened to run then.
+    epoch_seconds = {name: [] for name in variants}
+    for round_number in range(args.rounds):
+        for name, measure in variants.items():
+            epoch_seconds[name] += measure()[1:]  # the first epoch of each run is warm-up
+            print(f"round {round_number + 1}/{args.rounds} {name:>50}: "
+                  f"{throughput(args.n, epoch_seconds[name]):8.1f} examples/s so far", flush=True)
+    base = throughput(args.n, epoch_seconds["hand-written loop (fp32)"])
+    results["rounds"] = args.rounds
+    for name, seconds in epoch_seconds.items():
+        speed = throughput(args.n, seconds)
         results[name] = {"examples_per_s": round(speed, 1), "ratio_to_hand_written": round(speed / base, 3)}
         print(f"{name:>50}: {speed:8.1f} examples/s   x{speed / base:.2f}", flush=True)
     return results
@@ -158,7 +167,8 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128, help="tokens per text (BERT)")
     parser.add_argument("--n", type=int, default=960, help="training examples per epoch")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is warm-up")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every variant this many times, interleaved")
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--workers", type=int, default=0, help="loader processes for fit on the GPU")
     parser.add_argument("--data-on-gpu", action="store_true",

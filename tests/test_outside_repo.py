@@ -2,7 +2,8 @@
 
 The wheel is built from this checkout and installed into a fresh virtual environment. That
 environment sees the heavy dependencies (torch, transformers ...) of the test environment through a
-``.pth`` line, so the test does not download 5 GB again, but it does not see the checkout: not its
+``.pth`` line (and their Jupyter data files, kernel spec and nbconvert templates, through
+``JUPYTER_PATH``), so the test does not download 5 GB again, but it does not see the checkout: not its
 ``tlcourse`` folder, not its editable install, not its ``data/`` folder. A last cell added to the
 copied notebook reports where ``tlcourse`` was imported from, which must be the fresh environment.
 """
@@ -38,8 +39,11 @@ def _fresh_environment(folder: Path, wheel: Path) -> Path:
                                         capture_output=True, text=True, check=True).stdout.strip())
     # A plain directory line: its own .pth files (the checkout's editable install) are not run.
     (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    result = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                             "--quiet", "--disable-pip-version-check", str(wheel)], capture_output=True, text=True)
+    # --target: the test environment's own (editable) tlcourse is visible through the .pth line, and
+    # a plain install would take it for "already installed".
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
+                             str(site_packages), "--disable-pip-version-check", str(wheel)],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return python
 
@@ -60,6 +64,7 @@ def test_a_notebook_runs_from_the_installed_wheel_in_an_empty_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TLCOURSE_", "PYTHONPATH", "VIRTUAL_ENV"))}
     env.update(TLCOURSE_PROFILE="quick", TLCOURSE_PROGRESS="0", HOME=str(tmp_path / "home"),
                XDG_CACHE_HOME=str(tmp_path / "cache"), MPLBACKEND="Agg",
+               JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"),  # the dependencies' data files
                PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}")
     result = subprocess.run([str(python), "-m", "tlcourse", "run", NOTEBOOK.name, "--out", "out"],
                             cwd=lesson, env=env, capture_output=True, text=True, timeout=900)

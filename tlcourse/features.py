@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import Subset, TensorDataset
 
 from .assets import data_dir
-from .freezing import blocks
+from .freezing import blocks, new_head_name
 from .profiles import get_device
 from .training import model_logits, move_to, save_atomically
 
@@ -28,12 +28,7 @@ from .training import model_logits, move_to, save_atomically
 def without_head(model: nn.Module) -> nn.Module:
     """A copy of an image classifier that returns pooled features instead of class scores."""
     body = copy.deepcopy(model)
-    if hasattr(body, "reset_classifier"):  # timm models
-        body.reset_classifier(0)
-    elif hasattr(body, "fc"):  # torchvision ResNets
-        body.fc = nn.Identity()
-    else:
-        raise TypeError(f"Do not know where the head of {type(model).__name__} is.")
+    setattr(body, new_head_name(body), nn.Identity())
     return body
 
 

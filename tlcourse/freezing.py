@@ -17,6 +17,18 @@ from __future__ import annotations
 from torch import nn
 
 
+def new_head_name(model: nn.Module) -> str:
+    """Attribute name of the freshly initialised classification layer: the one part of a fine-tuned
+    model with no pretrained value (timm ``classifier``, torchvision ResNet ``fc``, Hugging Face
+    ``classifier``). The last of :func:`blocks` can hold more than this (BERT's pretrained pooler).
+    """
+    if hasattr(model, "get_classifier") or (hasattr(model, "base_model") and hasattr(model, "classifier")):
+        return "classifier"  # timm models, Hugging Face sequence classifiers
+    if hasattr(model, "fc"):  # torchvision ResNets
+        return "fc"
+    raise TypeError(f"Do not know where the head of {type(model).__name__} is.")
+
+
 def blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The model's blocks in input-to-output order, as ``(name, module)``; the last one is the head.
 

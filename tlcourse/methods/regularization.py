@@ -25,13 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import without_head
+from ..freezing import new_head_name
 from ..training import model_logits
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
-    """Names of the new head's parameters (timm ``classifier``, torchvision ``fc``, HF ``classifier``)."""
-    prefixes = ("classifier.", "fc.")
-    return {name for name, _ in model.named_parameters() if name.startswith(prefixes)}
+    """Names of the new head's parameters: the only ones without a pretrained value to stay close to."""
+    prefix = new_head_name(model) + "."
+    return {name for name, _ in model.named_parameters() if name.startswith(prefix)}
 
 
 class L2SPLoss:
