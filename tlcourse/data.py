@@ -150,7 +150,9 @@ def to_model_input(images, image_size: int, mean, std) -> torch.Tensor:
     is refused with a message that says what was expected. Done once for the whole (small) data
     set, which is much faster on a CPU than per-item transforms.
     """
-    x = _as_nchw(torch.as_tensor(images))
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))  # flipped or sliced arrays too
+    x = _as_nchw(images)
     if x.dtype == torch.uint8:
         x = x.float().div(255)
     elif x.is_floating_point():
