@@ -169,6 +169,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is warm-up")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every variant this many times, interleaved")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--workers", type=int, default=0, help="loader processes for fit on the GPU")
     parser.add_argument("--data-on-gpu", action="store_true",
@@ -177,6 +178,8 @@ def main():
     parser.add_argument("--json", help="append the results to this JSON-lines file")
     args = parser.parse_args()
     os.environ.setdefault("TLCOURSE_PROGRESS", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results = run(args)
     if not args.gpu:
         worst = min(results["fit (progress bar off)"]["ratio_to_hand_written"],
