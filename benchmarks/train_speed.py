@@ -5,7 +5,7 @@ variant trains for a few epochs; the fastest epoch after the first (which pays f
 warm-up and compilation) gives the throughput. ``--rounds`` repeats all variants in
 turn, which evens out the noise of a busy machine.
 
-    python benchmarks/train_speed.py --model efficientnet_lite0 --size 64 --rounds 3   # CPU: overhead of fit
+    python benchmarks/train_speed.py --model efficientnet_lite0 --size 64 --n 320 --rounds 5 --threads 1   # CPU: overhead
     python benchmarks/train_speed.py --model resnet50 --size 224 --gpu        # GPU: speed-ups
 
 On the CPU it prints the ratio fit / hand-written loop (must be >= 0.95), with the

@@ -132,3 +132,23 @@ def test_labelled_subset_is_balanced():
     subset = data.labelled_subset(task.train, 100, seed=1)
     counts = np.bincount(data.dataset_labels(subset).numpy(), minlength=10)
     assert len(subset) == 100 and counts.min() == counts.max() == 10
+
+
+def test_partial_download_is_never_used(empty_cache, monkeypatch):
+    """A download cut off midway (a leftover ``.partial`` folder) is neither used nor taken for done;
+    the next fetch starts again from scratch and only then moves the copy in place."""
+    partial = empty_cache / "hf_datasets" / "sst2.partial"
+    partial.mkdir(parents=True)
+    (partial / "dataset_dict.json").write_text("{}")  # looks complete, but it was never moved in place
+    asset = assets.get_asset("sst2")
+    assert asset.status() == "fetchable"
+
+    def interrupted_download(*args, **kwargs):
+        raise ConnectionError("connection reset by peer")
+
+    import datasets
+    monkeypatch.setattr(datasets, "load_dataset", interrupted_download)
+    with pytest.raises(assets.AssetUnavailableError, match="connection reset"):
+        asset.path()
+    assert not (empty_cache / "hf_datasets" / "sst2").exists()
+    assert asset.status() == "fetchable"
