@@ -21,7 +21,10 @@ from pathlib import Path
 from .assets import ASSETS, data_dir
 from .profiles import ENV_VAR, get_device, get_profile
 
-LIBRARIES = ["torch", "torchvision", "timm", "transformers", "datasets", "scikit-learn", "matplotlib", "ipywidgets"]
+# The libraries whose version can change a recorded number (numpy and scipy: the linear probes' solver;
+# scikit-image: the MNIST-M style backgrounds) or break a lesson: printed so two runs can be compared.
+LIBRARIES = ["torch", "torchvision", "timm", "transformers", "datasets", "numpy", "scipy", "scikit-learn",
+             "scikit-image", "matplotlib", "ipywidgets"]
 
 
 def _version(package: str) -> str:
