@@ -118,3 +118,19 @@ def test_out_of_memory_suggests_a_smaller_batch():
     dataset = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))
     with pytest.raises(torch.cuda.OutOfMemoryError, match="smaller batch_size.*TLCOURSE_PROFILE=quick"):
         training.fit(torch.nn.Linear(4, 2), data.make_loader(dataset, 4), epochs=1, loss_fn=exhausts_the_gpu)
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """Checkpoints are written to a temporary file and renamed: dying mid-write never leaves half a file."""
+    path = tmp_path / "run.pt"
+    training.save_atomically({"epoch": 1}, path)
+
+    def dies_halfway(obj, file):
+        Path(file).write_bytes(b"PK\x03\x04 half a zip")  # the start of a checkpoint, then the crash
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        training.save_atomically({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path) == {"epoch": 1}
