@@ -152,7 +152,7 @@ def test_kd_loss_zero_gradient_when_student_equals_teacher():
     student = logits.clone().requires_grad_(True)
     loss = distillation.kd_loss(student, logits, torch.randint(0, 4, (5,)), temperature=3.0, alpha=1.0)
     loss.backward()
-    assert float(loss) == pytest.approx(0.0, abs=1e-6)
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
     assert torch.allclose(student.grad, torch.zeros_like(student.grad), atol=1e-6)
 
 
