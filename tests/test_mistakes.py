@@ -296,8 +296,8 @@ def test_a_hub_name_is_accepted_as_the_docstring_promises(tmp_path, monkeypatch)
     model.save_pretrained(folder)
     _, tokenizer = models.text_classifier(2)
     tokenizer.save_pretrained(folder)
-    loaded, _ = models.text_classifier(3, name=str(folder))
-    assert loaded.config.num_labels == 3
+    loaded, _ = models.text_classifier(2, name=str(folder))
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
 
 
 def test_data_readme_counts_match_the_loader():

@@ -156,6 +156,9 @@ def to_model_input(images, image_size: int, mean, std) -> torch.Tensor:
     if x.dtype == torch.uint8:
         x = x.float().div(255)
     elif x.is_floating_point():
+        if not torch.isfinite(x).all():
+            raise ValueError("Some pixels are NaN or infinite: find them with ~torch.isfinite(images) and fix "
+                             "or drop those images; a network fed NaN learns nothing and reports nonsense.")
         low, high = float(x.min()), float(x.max())
         if low < 0 or high > 1:
             raise ValueError(f"Float images must hold pixels in 0..1, these range over {low:.2f}..{high:.2f}. "
@@ -174,9 +177,14 @@ def to_model_input(images, image_size: int, mean, std) -> torch.Tensor:
 
 
 def _as_nchw(x: torch.Tensor) -> torch.Tensor:
-    """Bring a batch of images to ``[N, C, H, W]`` with C in (1, 3, 4), or say why it cannot."""
-    if x.dim() == 3:  # [N, H, W]: grey
-        return x.unsqueeze(1)
+    """Bring a batch of images to ``[N, C, H, W]`` with C in (1, 3, 4), or say why it cannot.
+
+    Three dimensions mean ``[N, H, W]`` grey images, unless they look like one colour image
+    (``[H, W, C]`` or ``[C, H, W]``): reading that as a batch of thin grey images would be silently wrong.
+    """
+    if x.dim() == 3:
+        _refuse_single_image(x)
+        return x.unsqueeze(1)  # [N, H, W]: grey
     if x.dim() == 4:
         if x.shape[1] in (1, 3, 4):
             return x
@@ -185,6 +193,16 @@ def _as_nchw(x: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"Cannot read images of shape {tuple(x.shape)}: expected a batch [N, H, W] (grey), "
                      "[N, C, H, W] or [N, H, W, C] with 1, 3 or 4 channels. A single image needs a batch "
                      "dimension: images[None].")
+
+
+def _refuse_single_image(x: torch.Tensor) -> None:
+    """A 3-D input shaped like one image is refused: the batch dimension has to be explicit."""
+    single_hwc = x.shape[-1] in (1, 3, 4) and min(x.shape[:2]) > 4
+    single_chw = x.shape[0] in (1, 3, 4) and min(x.shape[1:]) > 4
+    if single_hwc or single_chw:
+        raise ValueError(f"Images of shape {tuple(x.shape)} look like a single image. Add a batch dimension: "
+                         "images[None]. (If they really are grey images [N, H, W] with N = 1, 3 or 4, pass "
+                         "them as images[:, None], shaped [N, 1, H, W].)")
 
 
 def digits_task(image_size: int, mean, std, profile: str | None = None, style: str = "mnist",
@@ -282,9 +300,22 @@ class TextCollator:
         return dict(encoding), torch.tensor(labels, dtype=torch.long)
 
 
+def _check_texts(texts, labels, tokenizer, max_length: int) -> None:
+    """Mistakes that zip() and the tokenizer would otherwise swallow or report deep inside the model."""
+    if isinstance(texts, str):
+        raise TypeError("texts is one string; a list of texts is expected (a bare string would become one "
+                        "example per character). Wrap it: [text].")
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels: each text needs exactly one label.")
+    limit = getattr(tokenizer, "model_max_length", None)
+    if limit is not None and limit < 1_000_000 and max_length > limit:  # huge values mean "no limit set"
+        raise ValueError(f"max_length={max_length} is longer than this model can read ({limit} tokens).")
+
+
 def text_loader(texts, labels, tokenizer, batch_size: int = 32, max_length: int = 64, shuffle: bool = False,
                 seed: int = 0) -> DataLoader:
     """A DataLoader of tokenised batches for a Hugging Face sequence classifier."""
+    _check_texts(texts, labels, tokenizer, max_length)
     pairs = list(zip(texts, labels))
     return make_loader(pairs, batch_size, shuffle=shuffle, seed=seed,
                        collate_fn=TextCollator(tokenizer, max_length))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .assets import asset_path
+from .assets import ASSETS, AssetUnavailableError, asset_path
 from .profiles import get_profile
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -88,9 +88,16 @@ def resnet50(num_classes: int = 1000, pretrained: bool = True, dropout: float = 
     return model
 
 
+def _check_num_classes(num_classes) -> None:
+    """A classifier needs two classes or more (``0`` would silently keep the 1,000 ImageNet outputs)."""
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"A classifier needs at least 2 classes, not {num_classes!r}.")
+
+
 def image_classifier(num_classes: int, pretrained: bool = True, profile: str | None = None,
                      dropout: float = 0.2, name: str | None = None) -> nn.Module:
     """The profile's image model (or the one ``name`` asks for) with a new ``num_classes`` head."""
+    _check_num_classes(num_classes)
     builders = {"efficientnet_lite0": efficientnet_lite0, "resnet50": resnet50}
     name = name or image_model_spec(profile).name
     if name not in builders:
@@ -115,27 +122,41 @@ def _quiet_transformers():
 
 
 def text_model_path(profile: str | None = None, name: str | None = None) -> str:
-    """Local folder of the profile's text model (``name`` may be another asset name)."""
-    return str(asset_path(name or TEXT_MODELS[get_profile(profile)]))
+    """Where the text model comes from: the profile's own, or ``name``, which may be a registered
+    asset (see :mod:`tlcourse.assets`), a local folder written by ``save_pretrained``, or any
+    Hugging Face Hub name (downloaded on first use)."""
+    name = name or TEXT_MODELS[get_profile(profile)]
+    return str(asset_path(name)) if name in ASSETS else name
+
+
+def _load_text_model(path: str, num_labels: int, pretrained: bool):
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if pretrained:
+            return AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels), tokenizer
+        config = AutoConfig.from_pretrained(path, num_labels=num_labels)
+        return AutoModelForSequenceClassification.from_config(config), tokenizer
 
 
 def text_classifier(num_labels: int = 2, pretrained: bool = True, profile: str | None = None,
                     name: str | None = None):
     """Return ``(model, tokenizer)``: a transformer encoder with a fresh classification head.
 
+    ``name`` is optional: a registered asset, a local folder or a Hub name (see :func:`text_model_path`).
     ``pretrained=False`` builds the same architecture from its config with random weights.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
+    _check_num_classes(num_labels)
     path = text_model_path(profile, name)
-    with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        if pretrained:
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
-        else:
-            config = AutoConfig.from_pretrained(path, num_labels=num_labels)
-            model = AutoModelForSequenceClassification.from_config(config)
-    return model, tokenizer
+    try:
+        return _load_text_model(path, num_labels, pretrained)
+    except OSError as err:  # what transformers raises for a name it can neither find nor download
+        raise AssetUnavailableError(
+            f"Could not load the text model {path!r} from a local folder or the Hugging Face Hub: "
+            f"{str(err).splitlines()[0]}\nA Hub name needs internet access (Colab has it). Offline, use a "
+            f"registered model ({', '.join(TEXT_MODELS.values())}) or a folder written with save_pretrained."
+        ) from err
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

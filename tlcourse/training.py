@@ -96,6 +96,23 @@ def _batch_size(inputs) -> int:
     return len(first)
 
 
+def check_labels(labels) -> None:
+    """Class labels must be a 1-D tensor of integer class indices; say how to convert anything else."""
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"Labels must be a tensor of class indices, not {type(labels).__name__}: "
+                         "torch.tensor(labels, dtype=torch.long).")
+    if labels.dim() == 2 and labels.shape[1] == 1:
+        raise ValueError(f"Labels have shape {tuple(labels.shape)}; expected [batch]. Use labels.squeeze(1).")
+    if labels.dim() == 2:
+        raise ValueError(f"Labels have shape {tuple(labels.shape)}: one-hot or probabilities? Expected one class "
+                         "index per example, shape [batch]: use labels.argmax(dim=1).")
+    if labels.dim() != 1:
+        raise ValueError(f"Labels have shape {tuple(labels.shape)}; expected [batch] class indices.")
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"Labels have dtype {labels.dtype}; expected integer class indices (torch.long). "
+                         "If they are whole numbers, convert them with labels.long().")
+
+
 def _check_batch(inputs, labels: torch.Tensor, logits: torch.Tensor) -> None:
     """Turn the usual input mistakes into errors that say what is wrong."""
     if logits.dim() != 2:
@@ -112,6 +129,7 @@ def _check_batch(inputs, labels: torch.Tensor, logits: torch.Tensor) -> None:
 def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Tensor, cpu_labels: torch.Tensor):
     """Forward pass and loss, with clear errors. Labels are checked on their CPU copy: reading
     GPU values would make the CPU wait for the GPU at every step."""
+    check_labels(cpu_labels)
     try:
         loss, logits = loss_fn(model, inputs, labels)
     except IndexError:  # cross-entropy met a label >= number of outputs: say which, and why
@@ -210,8 +228,8 @@ def save_atomically(obj, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
-    """Load weights strictly; a checkpoint of another architecture is refused with the keys that differ."""
+def check_weights_fit(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
+    """Refuse weights of another architecture, listing the keys that differ."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -220,13 +238,18 @@ def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint")
         raise ValueError(f"The {source} does not fit this model (a different architecture?). "
                          f"Missing keys: {missing[:5]}; unexpected keys: {unexpected[:5]}; "
                          f"shape mismatch: {wrong_shape[:5]}")
+
+
+def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
+    """Load weights strictly; a checkpoint of another architecture is refused with the keys that differ."""
+    check_weights_fit(model, state_dict, source)
     model.load_state_dict(state_dict)
 
 
-def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history) -> dict:
+def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history, settings) -> dict:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history.as_dict(),
-             "torch_rng": torch.get_rng_state()}
+             "torch_rng": torch.get_rng_state(), "settings": settings}
     if scaler is not None:
         state["scaler"] = scaler.state_dict()
     if getattr(loader, "generator", None) is not None:
@@ -234,9 +257,42 @@ def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history)
     return state
 
 
-def _restore_training_state(path, model, optimizer, scheduler, scaler, loader) -> tuple[int, History]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def _read_checkpoint(path) -> dict:
+    """Load a checkpoint written by :func:`fit`, or say clearly what the file is instead."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling, zip and EOF errors all mean the same to a learner
+        raise ValueError(f"Cannot read the checkpoint {path}: the file is damaged or was not written by "
+                         f"torch.save ({type(err).__name__}). Delete it to start the run again.") from None
+    if isinstance(state, dict) and "model" not in state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} holds plain model weights (a state_dict), not a checkpoint of fit: load it "
+                         "with model.load_state_dict(torch.load(path)), or give fit another checkpoint path.")
+    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch"} <= set(state):
+        raise ValueError(f"{path} is not a checkpoint written by tlcourse.training.fit.")
+    return state
+
+
+def _check_same_settings(path, saved: dict | None, settings: dict) -> None:
+    """Resuming with other settings would silently ignore them: refuse and say what differs."""
+    if saved is None:
+        return  # a checkpoint from before settings were stored
+    changed = [f"{key}={saved[key]!r} there, {key}={settings[key]!r} now"
+               for key in settings if key in saved and saved[key] != settings[key]]
+    if changed:
+        raise ValueError(f"The checkpoint {path} was written by a run with other settings ({'; '.join(changed)}). "
+                         "Resume with the settings it was started with, or delete it (or pass another "
+                         "checkpoint path) to start a new run.")
+
+
+def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, settings) -> tuple[int, History]:
+    state = _read_checkpoint(path)
+    check_weights_fit(model, state["model"], source=f"checkpoint {path}")
+    _check_same_settings(path, state.get("settings"), settings)
     load_weights(model, state["model"], source=f"checkpoint {path}")
+    saved_keys, own_keys = set(state["optimizer"]["param_groups"][0]), set(optimizer.param_groups[0])
+    if saved_keys != own_keys - {"params"} | {"params"}:
+        raise ValueError(f"The checkpoint {path} was written with another optimizer (its settings: "
+                         f"{sorted(saved_keys - {'params'})}); this run uses {type(optimizer).__name__}.")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and "scaler" in state:
@@ -248,6 +304,23 @@ def _restore_training_state(path, model, optimizer, scheduler, scaler, loader) -
 
 
 # --- the loops --------------------------------------------------------------------------------
+
+
+def _check_fit_arguments(model: nn.Module, train_loader, epochs, warmup, frozen_batchnorm, optimizer) -> None:
+    """Arguments that would otherwise train nothing, or something else, without a word."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}.")
+    if not 0 <= warmup < 1:
+        raise ValueError(f"warmup is the fraction of all steps spent warming up: 0 <= warmup < 1, not {warmup!r}.")
+    if frozen_batchnorm not in ("eval", "train"):
+        raise ValueError(f"frozen_batchnorm must be 'eval' or 'train', not {frozen_batchnorm!r}.")
+    if len(train_loader) == 0:
+        raise ValueError("train_loader yields no batches: is the data set empty?")
+    if isinstance(optimizer, torch.optim.Optimizer):
+        own = {id(p) for p in model.parameters()}
+        if any(id(p) not in own for group in optimizer.param_groups for p in group["params"]):
+            raise ValueError("The optimizer was built for another model's parameters: build it from this "
+                             "model, e.g. torch.optim.AdamW(model.parameters(), lr=...).")
 
 
 def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, optimizer="adamw",
@@ -267,7 +340,8 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         loss_fn: ``loss_fn(model, inputs, labels) -> (loss, logits)``; cross-entropy by default.
             Distillation and regularised fine-tuning plug in here.
         precision: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
-        checkpoint: file to save to after every epoch; if it exists, training resumes from it.
+        checkpoint: file to save to after every epoch; if it exists, training resumes from it (with
+            the same settings: a changed ``epochs``, ``lr``, optimizer... is refused, not ignored).
         seed: seeds everything before training starts, for repeatable runs.
         on_epoch_start: called as ``on_epoch_start(epoch)`` (0-based) before each epoch, e.g. to
             unfreeze more layers (:class:`~tlcourse.freezing.GradualUnfreezing`).
@@ -277,13 +351,13 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
             convolutions on recent GPUs with mixed precision).
         compile: run the forward and backward passes through ``torch.compile`` (slow first epoch,
             faster later ones; checkpoints still hold the plain model's weights).
+
+    Training stops with a ``FloatingPointError`` at the first loss that is not a finite number
+    (NaN inputs, a learning rate far too high), with the weights of the last finite step.
     """
+    _check_fit_arguments(model, train_loader, epochs, warmup, frozen_batchnorm, optimizer)
     if seed is not None:
         seed_everything(seed)
-    if len(train_loader) == 0:
-        raise ValueError("train_loader yields no batches: is the data set empty?")
-    if frozen_batchnorm not in ("eval", "train"):
-        raise ValueError(f"frozen_batchnorm must be 'eval' or 'train', not {frozen_batchnorm!r}.")
     device = get_device(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # time the convolution algorithms once, then use the fastest
@@ -292,6 +366,9 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         model.to(memory_format=torch.channels_last)
     if params is None:
         params = [p for p in model.parameters() if p.requires_grad]
+    run_settings = {"epochs": epochs, "lr": lr, "optimizer": optimizer if isinstance(optimizer, str)
+                    else type(optimizer).__name__, "weight_decay": weight_decay, "schedule": schedule,
+                    "warmup": warmup, "steps_per_epoch": len(train_loader)}
     if not isinstance(optimizer, torch.optim.Optimizer):
         optimizer = make_optimizer(params, optimizer, lr, weight_decay)
     scheduler = make_scheduler(optimizer, epochs * len(train_loader), warmup, schedule)
@@ -300,7 +377,8 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
 
     history, start_epoch = History(), 0
     if checkpoint is not None and Path(checkpoint).exists():
-        start_epoch, history = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler, train_loader)
+        start_epoch, history = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler,
+                                                       train_loader, run_settings)
 
     settings = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
     runner = torch.compile(model) if compile else model  # same weights; `model` keeps the plain names
@@ -310,7 +388,7 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         started = time.perf_counter()
         with explain_out_of_memory():
             train_loss, train_acc = _train_one_epoch(runner, train_loader, optimizer, scheduler, scaler, settings,
-                                                     progress_enabled(progress), f"epoch {epoch + 1}/{epochs}")
+                                                     progress_enabled(progress), epoch, epochs)
         history.epoch.append(epoch + 1)
         history.train_loss.append(train_loss)
         history.train_acc.append(train_acc)
@@ -321,8 +399,8 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
             history.val_loss.append(scores["loss"])
             history.val_acc.append(scores["accuracy"])
         if checkpoint is not None:
-            save_atomically(_training_state(model, optimizer, scheduler, scaler, train_loader, epoch + 1, history),
-                            checkpoint)
+            save_atomically(_training_state(model, optimizer, scheduler, scaler, train_loader, epoch + 1, history,
+                                            run_settings), checkpoint)
     return history
 
 
@@ -336,16 +414,31 @@ class _EpochSettings:
     channels_last: bool
 
 
-def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _EpochSettings, show, desc):
+def _diverged(epoch: int, step: int, lr: float) -> FloatingPointError:
+    return FloatingPointError(
+        f"Training stopped at epoch {epoch + 1}, step {step + 1}: the loss or the gradients are not finite "
+        f"numbers (NaN or inf). Likely causes: a learning rate that is too high (lr={lr:g} here), or NaN/inf "
+        "values in the input (check torch.isfinite(images).all()). The model keeps the weights of the last "
+        "finite step, or of the start of this epoch if the weights themselves had overflowed.")
+
+
+def _restore_if_not_finite(model: nn.Module, snapshot: dict) -> None:
+    """After a divergence, put back the epoch-start weights if the current ones hold NaN or inf."""
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        model.load_state_dict(snapshot)
+
+
+def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _EpochSettings, show, epoch, epochs):
     model.train()
     if settings.frozen_batchnorm_eval:
         keep_frozen_batchnorm_in_eval(model)
     device, grad_clip = settings.device, settings.grad_clip
+    snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for a divergence, see below
     # running sums stay on the device: calling .item() every step would stall the GPU pipeline
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not show)
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show)
     for step, (inputs, cpu_labels) in enumerate(bar):
         inputs, labels = move_to(inputs, device), move_to(cpu_labels, device)
         if settings.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
@@ -358,8 +451,14 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
             scaler.unscale_(optimizer)
         else:
             loss.backward()
+        finite = torch.isfinite(loss.detach())
         if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+            if scaler is None:  # with fp16, inf gradients are expected: the GradScaler skips those steps
+                finite = finite & torch.isfinite(norm)
+        if not finite.item():  # one small read per step: stop before a non-finite step touches the weights
+            _restore_if_not_finite(model, snapshot)
+            raise _diverged(epoch, step, optimizer.param_groups[0]["lr"])
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -396,6 +495,7 @@ def predict(model: nn.Module, loader, device=None, precision: str = "auto") -> t
 def evaluate(model: nn.Module, loader, device=None, precision: str = "auto") -> dict[str, float]:
     """Mean cross-entropy and accuracy of ``model`` on ``loader``."""
     logits, labels = predict(model, loader, device=device, precision=precision)
+    check_labels(labels)
     _check_batch(None, labels, logits)
     return {"loss": F.cross_entropy(logits, labels).item(),
             "accuracy": (logits.argmax(dim=1) == labels).float().mean().item()}
