@@ -13,10 +13,12 @@ from tlcourse import ASSETS
 def test_doctor_lists_profile_device_and_every_asset():
     result = subprocess.run([sys.executable, "-m", "tlcourse", "doctor"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "profile : quick" in result.stdout and "device  : cpu" in result.stdout
+    from tlcourse.profiles import get_device
+
+    assert "profile : quick" in result.stdout and f"device  : {get_device()}" in result.stdout
     for name in ASSETS:
         assert name in result.stdout
-    assert "efficientnet_lite0_imagenet quick    model    present" in result.stdout
+    assert "efficientnet_lite0_imagenet quick    model    present " in result.stdout
 
 
 def test_run_executes_notebooks_and_writes_results(tmp_path):

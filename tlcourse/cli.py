@@ -47,10 +47,12 @@ def doctor() -> int:
         print(f"{package:<12}: {_version(package)}")
     print(f"data dir: {data_dir()}")
     print()
-    print(f"{'asset':<28}{'profile':<9}{'kind':<9}{'status':<11}source")
+    print(f"{'asset':<28}{'profile':<9}{'kind':<9}{'status':<16}source")
     for asset in ASSETS.values():
-        print(f"{asset.name:<28}{asset.profile:<9}{asset.kind:<9}{asset.status():<11}{asset.source}")
-    print("\npresent = ready offline; fetchable = downloaded on first use; missing = see data/README.md")
+        print(f"{asset.name:<28}{asset.profile:<9}{asset.kind:<9}{asset.status():<16}{asset.source}")
+    print("\npresent = ready offline, sha256 verified where the file is fixed; corrupt = reinstall (see the error); "
+          "fetchable = downloaded on first use; needs internet = downloaded on first use, but this machine is "
+          "offline; missing = see data/README.md")
     return 0
 
 
