@@ -13,6 +13,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import signal
 import sys
 import time
 from importlib import metadata
@@ -64,14 +66,45 @@ def _clean_metadata(notebook) -> None:
         cell.metadata.pop("execution", None)
 
 
-def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool = False, timeout: int = 1800):
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Call ``write(temporary_path)``, then rename over ``path``: a full disk or a crash midway
+    leaves the old file as it was, never half of a new one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _failed_cell(notebook) -> str | None:
+    """'cell 12 (first line): ValueError: ...' for the cell whose error stopped the run."""
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first_line = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+                return f"cell {index} ({first_line[:70]}): {output.ename}: {ANSI_CODES.sub('', output.evalue)}"
+    return None
+
+
+def _stopped_by_ctrl_c(client) -> bool:
+    """While a notebook runs, nbclient handles Ctrl-C itself: it shuts the kernel down, and the run
+    then ends with whatever error that causes. Its handler leaves this future behind."""
+    return getattr(client, "_async_cleanup_kernel_future", None) is not None
+
+
+def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool = False, timeout: int = 1800,
+                     name: str | None = None):
     """Run one notebook top to bottom in a fresh kernel; return ``(ok, seconds, error, executed_notebook)``."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     notebook = nbformat.read(path, as_version=4)
-    os.environ["TLCOURSE_RESULTS"] = str(results)
+    os.environ["TLCOURSE_RESULTS"] = str(results.resolve())  # the kernel runs in the notebook's folder
     results.unlink(missing_ok=True)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
@@ -79,47 +112,105 @@ def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool
     try:
         client.execute()
     except CellExecutionError as err:
-        error = str(err).strip().splitlines()[-1]
+        if _stopped_by_ctrl_c(client):
+            raise KeyboardInterrupt from None
+        error = _failed_cell(notebook) or ANSI_CODES.sub("", str(err)).strip().splitlines()[-1]
+    except Exception:
+        if _stopped_by_ctrl_c(client):
+            raise KeyboardInterrupt from None
+        raise
     seconds = time.perf_counter() - started
     _clean_metadata(notebook)
     if in_place and error is None:
-        nbformat.write(notebook, path)
+        _write_atomically(path, lambda tmp: nbformat.write(notebook, tmp))
     if out is not None:
         from nbconvert import HTMLExporter
 
         html, _ = HTMLExporter().from_notebook_node(notebook)
-        (out / f"{path.stem}.html").write_text(html, encoding="utf-8")
+        html_name = (name or path.stem).replace("/", "__") + ".html"
+        _write_atomically(out / html_name, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     return error is None, seconds, error, notebook
 
 
-def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bool) -> int:
-    """Execute notebooks and gather their recorded numbers into ``OUT/results.json``."""
+def _unique_names(paths: list[Path]) -> list[str]:
+    """Each notebook's name in results.json: its stem, or folder/stem when two share a file name."""
+    stems = [path.stem for path in paths]
+    return [f"{path.parent.name}/{path.stem}" if stems.count(path.stem) > 1 else path.stem for path in paths]
+
+
+def _check_run_arguments(paths: list[Path], out_dir: Path | None, force: bool) -> str | None:
+    """Everything that can be wrong before a kernel starts; returns the problem, or None."""
+    try:
+        get_profile()
+    except ValueError as err:
+        return str(err)
+    if not paths:
+        return "No notebooks given and none found in ./notebooks"
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        return f"No such notebook: {', '.join(missing)}"
+    if out_dir is not None and (out_dir / "results.json").exists() and not force:
+        return (f"{out_dir} already holds the results of an earlier run. Choose another --out folder, "
+                "or pass --force to replace them.")
+    return None
+
+
+def _save_run(out_dir: Path, collected: dict, executed: dict) -> None:
+    """results.json and report.html after every notebook, so an interrupted run keeps what finished."""
+    from .report import write_report
+
+    text = json.dumps(collected, indent=2, sort_keys=True)
+    _write_atomically(out_dir / "results.json", lambda tmp: tmp.write_text(text))
+    write_report(collected, executed, out_dir / "report.html")
+
+
+_interrupted = False  # set by Ctrl-C, so that the kernel error it causes is not reported as a failure
+
+
+def _on_ctrl_c(signum, frame):
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bool, force: bool = False) -> int:
+    """Execute notebooks and gather their recorded numbers into ``OUT/results.json``.
+
+    Exit status: 0 all passed, 1 a notebook failed, 2 nothing ran (bad arguments), 130 Ctrl-C.
+    """
     if profile:
         os.environ[ENV_VAR] = profile
     os.environ.setdefault("TLCOURSE_PROGRESS", "0")  # progress bars are noise in stored outputs
-    paths = [Path(p) for p in notebooks] or sorted((Path.cwd() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    if not paths:
-        print("No notebooks given and none found in ./notebooks", file=sys.stderr)
+    paths = [Path(p).resolve() for p in notebooks] or sorted((Path.cwd() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    out_dir = Path(out).resolve() if out else None
+    problem = _check_run_arguments(paths, out_dir, force)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    out_dir = Path(out) if out else None
+    global _interrupted
     raw_dir = out_dir if out_dir else data_dir() / "results"
     raw_dir.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGINT, _on_ctrl_c)
     collected, executed, failures = {}, {}, 0
-    for path in paths:
+    for path, name in zip(paths, _unique_names(paths)):
         print(f"running {path} ...", flush=True)
-        raw = raw_dir / f"{path.stem}.results.json"
-        ok, seconds, error, executed[path.stem] = execute_notebook(path.resolve(), out_dir, raw, in_place)
+        raw = raw_dir / f"{name.replace('/', '__')}.results.json"
+        try:
+            ok, seconds, error, executed[name] = execute_notebook(path, out_dir, raw, in_place, name=name)
+        except KeyboardInterrupt:
+            _interrupted = True
+        if _interrupted:  # Ctrl-C, whether it reached us first or killed the kernel first
+            print(f"interrupted: the results of {len(collected)} finished notebook(s) are kept", file=sys.stderr)
+            return 130
         numbers = json.loads(raw.read_text()) if raw.exists() else {}
-        collected[path.stem] = {"ok": ok, "seconds": round(seconds, 1), "profile": get_profile(), "results": numbers}
+        collected[name] = {"ok": ok, "seconds": round(seconds, 1), "profile": get_profile(), "results": numbers}
         print(f"  {'ok' if ok else 'FAILED'} in {seconds:.0f} s, {len(numbers)} numbers recorded"
               + ("" if ok else f": {error}"), flush=True)
         failures += not ok
+        if out_dir is not None:
+            _save_run(out_dir, collected, executed)
     if out_dir is not None:
-        (out_dir / "results.json").write_text(json.dumps(collected, indent=2, sort_keys=True))
-        from .report import write_report
-
-        report = write_report(collected, executed, out_dir / "report.html")
-        print(f"results: {out_dir / 'results.json'}; course report: {report}")
+        print(f"results: {out_dir / 'results.json'}; course report: {out_dir / 'report.html'}")
     return 1 if failures else 0
 
 
@@ -132,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--profile", choices=["quick", "full"], help="override TLCOURSE_PROFILE")
     run_parser.add_argument("--out", help="folder for results.json and the HTML copies")
     run_parser.add_argument("--in-place", action="store_true", help="store the fresh outputs in the notebooks")
+    run_parser.add_argument("--force", action="store_true",
+                            help="replace the results of an earlier run in --out (otherwise refused)")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor()
-    return run(args.notebooks, args.profile, args.out, args.in_place)
+    return run(args.notebooks, args.profile, args.out, args.in_place, args.force)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 
 
@@ -56,5 +57,7 @@ def write_report(collected: dict, notebooks: dict, path: str | Path) -> Path:
         parts.append("</div>")
     parts.append("</body></html>")
     path = Path(path)
-    path.write_text("\n".join(parts), encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")  # write, then rename: an interrupted run never leaves half a page
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, path)
     return path
