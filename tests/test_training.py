@@ -122,3 +122,17 @@ def test_fit_trains_a_hugging_face_model_on_dict_batches():
 
     history = training.fit(model, Loader(), epochs=30, lr=5e-3, val_loader=Loader(), seed=0)
     assert history.final_val_acc > 0.9
+
+
+@pytest.mark.parametrize("capability, dtype, scaled", [((7, 5), torch.float16, True),  # T4 (Colab)
+                                                       ((8, 0), torch.bfloat16, False),  # A100
+                                                       ((9, 0), torch.bfloat16, False)])  # H100
+def test_mixed_precision_follows_the_gpu_capability(monkeypatch, capability, dtype, scaled):
+    """bf16 only with bf16 tensor cores (sm_80+); a T4 reports bf16 as supported but must use fp16 + GradScaler."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args, **kwargs: capability)
+    cuda = torch.device("cuda")
+    assert training.autocast_dtype(cuda) == dtype
+    assert (training.autocast_dtype(cuda) == torch.float16) == scaled
+    assert training.autocast_dtype(torch.device("cpu")) is None
+    assert training.autocast_dtype(cuda, "fp32") is None

@@ -202,12 +202,17 @@ def make_scheduler(optimizer, total_steps: int, warmup: float = 0.0, schedule: s
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """bf16 on GPUs that support it, else fp16; None (full fp32) on the CPU or when asked."""
+    """The mixed-precision type for ``device``: None (full fp32) on the CPU or when asked.
+
+    bf16 only on GPUs with bf16 tensor cores (compute capability 8.0 and up: A100, L4, H100...).
+    ``torch.cuda.is_bf16_supported()`` also says yes on older GPUs such as Colab's T4 (7.5), where
+    bf16 is emulated and slow; there fp16 is used, with a GradScaler (see :func:`fit`).
+    """
     if precision == "fp32" or device.type != "cuda":
         return None
     if precision == "fp16":
         return torch.float16
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
