@@ -53,3 +53,70 @@ def test_unattempted_exercise_is_reported_as_such(capsys):
 def test_show_solution_prints_code(capsys):
     exercises.show_solution("kd_loss")
     assert "batchmean" in capsys.readouterr().out
+
+
+def test_references_are_plain_functions_not_wrappers():
+    for name, exercise in exercises.EXERCISES.items():
+        assert exercise.reference.__name__ != "<lambda>", name
+
+
+def test_freezing_reference_is_the_course_function_and_handles_k_beyond_the_blocks():
+    from tlcourse.freezing import train_last_blocks
+
+    assert exercises.EXERCISES["freeze_all_but_last"].reference is train_last_blocks
+
+    def without_clamp(model, k):  # k=12 on a model with fewer blocks wraps round to the last few only
+        from tlcourse.freezing import blocks
+
+        ordered = blocks(model)
+        for p in model.parameters():
+            p.requires_grad = False
+        for _, block in ordered[len(ordered) - 1 - k:]:
+            for p in block.parameters():
+                p.requires_grad = True
+
+    passed, _ = exercises.evaluate_answer("freeze_all_but_last", without_clamp)
+    assert not passed
+
+
+def test_a_correct_pca_with_other_signs_passes():
+    def pca_by_eigh(x):
+        centred = x - x.mean(dim=0)
+        _, vectors = torch.linalg.eigh(centred.T @ centred)
+        return -(centred @ vectors[:, [-1, -2]])  # same axes, other signs
+
+    passed, message = exercises.evaluate_answer("pca_2d", pca_by_eigh)
+    assert passed, message
+
+
+BAD_ANSWERS = {
+    "returns None": lambda *args, **kwargs: None,
+    "returns a string": lambda *args, **kwargs: "forty-two",
+    "raises": lambda *args, **kwargs: 1 / 0,
+    "not a function": "def f(x): return x",
+}
+
+
+@pytest.mark.parametrize("name", sorted(exercises.EXERCISES))
+@pytest.mark.parametrize("kind", sorted(BAD_ANSWERS))
+def test_any_bad_answer_gives_a_message_and_the_fallback(name, kind, capsys):
+    returned = exercises.check(name, BAD_ANSWERS[kind])
+    assert returned is exercises.EXERCISES[name].reference
+    assert "hint" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["softmax_with_temperature", "dann_lambda"])
+def test_an_endless_answer_is_stopped(name, monkeypatch, capsys):
+    monkeypatch.setattr(exercises, "TIME_LIMIT_SECONDS", 1)
+
+    def endless(*args, **kwargs):
+        while True:
+            pass
+
+    assert exercises.check(name, endless) is exercises.EXERCISES[name].reference
+    assert "did not finish" in capsys.readouterr().out
+
+
+def test_an_unknown_exercise_lists_the_valid_names():
+    with pytest.raises(KeyError, match="kd_loss"):
+        exercises.check("kd_los", lambda: None)

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .freezing import train_last_blocks
+
 
 # --- reference solutions ----------------------------------------------------------------------
 
@@ -54,18 +56,6 @@ def warmup_linear_decay(step: int, total_steps: int, warmup_steps: int) -> float
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-
-def freeze_all_but_last(model: nn.Module, k: int) -> None:
-    """Freeze every parameter except those of the head and the last ``k`` blocks (see freezing.blocks)."""
-    from .freezing import blocks
-
-    ordered = blocks(model)
-    for parameter in model.parameters():
-        parameter.requires_grad = False
-    for _, block in ordered[len(ordered) - 1 - k:]:
-        for parameter in block.parameters():
-            parameter.requires_grad = True
 
 
 def block_learning_rates(num_blocks: int, lr: float, decay: float) -> list[float]:
@@ -156,7 +146,7 @@ def _call_freeze(fn):
     """Run a freezing function for several k and report which parameters it left trainable."""
     def run():
         out = []
-        for k in (0, 2, 5):
+        for k in (0, 2, 5, 12):  # 12 is more blocks than the model has: everything trains
             model = _tiny_cnn()
             fn(model, k)
             out.append(tuple(name for name, p in model.named_parameters() if p.requires_grad))
@@ -217,14 +207,15 @@ EXERCISES: dict[str, Exercise] = {
         attention_mask, _with(torch.tensor([[101, 7, 8, 102, 0, 0], [101, 9, 102, 0, 0, 0]]), 0),
         "Compare the ids with the padding id: real tokens get 1, padding 0 (as integers)."),
     "warmup_linear_decay": Exercise(
-        lambda s, t, w: warmup_linear_decay(s, t, w),
+        warmup_linear_decay,
         lambda fn: (lambda: [round(fn(step, 100, 10), 6) for step in (0, 4, 9, 10, 50, 99)]),
         "During warm-up return (step + 1) / warmup_steps; afterwards fall linearly from 1 at the end of "
         "warm-up to 0 at total_steps."),
     "freeze_all_but_last": Exercise(
-        freeze_all_but_last, _call_freeze,
+        train_last_blocks, _call_freeze,
         "Use tlcourse.freezing.blocks(model): it lists the blocks input-to-output with the head last. "
-        "Set requires_grad=False everywhere, then True for the head and the k blocks just below it."),
+        "Set requires_grad=False everywhere, then True for the head and the k blocks just below it "
+        "(all of them when k is larger than the number of blocks)."),
     "block_learning_rates": Exercise(
         block_learning_rates, _with(5, 1e-3, 0.5),
         "The last entry (the head) is lr; each block below gets decay times the rate of the block above."),
@@ -233,7 +224,7 @@ EXERCISES: dict[str, Exercise] = {
         "Multiply by the mask (unsqueezed to [B, L, 1]) so padding adds nothing, sum over tokens, "
         "and divide by the number of real tokens, not by L."),
     "pca_2d": Exercise(
-        lambda x: pca_2d(x).abs(), _with(_seeded((20, 5))[0]),
+        pca_2d, lambda fn: (lambda: fn(_seeded((20, 5))[0]).abs()),  # each axis' sign is arbitrary
         "Centre the features (subtract the mean of each column), then project on the first two right "
         "singular vectors of the centred matrix (torch.linalg.svd)."),
     "l2sp_penalty": Exercise(
@@ -250,11 +241,11 @@ EXERCISES: dict[str, Exercise] = {
         "Soft part: KL(teacher || student) on softmax(logits / T), averaged over the batch ('batchmean', "
         "not 'mean' over every element), times T**2. Then mix with the hard-label cross-entropy by alpha."),
     "reverse_gradient": Exercise(
-        lambda x, lambd: reverse_gradient(x, lambd), _reversal_outputs,
+        reverse_gradient, _reversal_outputs,
         "Write a torch.autograd.Function: forward returns x unchanged, backward returns -lambd * grad_output "
         "(and None for lambd)."),
     "dann_lambda": Exercise(
-        lambda p: dann_lambda(p), lambda fn: (lambda: [round(fn(p), 6) for p in (0.0, 0.1, 0.5, 1.0)]),
+        dann_lambda, lambda fn: (lambda: [round(fn(p), 6) for p in (0.0, 0.1, 0.5, 1.0)]),
         "Use 2 / (1 + exp(-10 p)) - 1: zero at p=0, close to 1 at the end."),
     "proxy_a_distance": Exercise(
         proxy_a_distance, lambda fn: (lambda: [round(fn(e), 6) for e in (0.0, 0.1, 0.5)]),
@@ -274,17 +265,80 @@ def _same(a, b, tolerance: float = 1e-5) -> bool:
     return a == b
 
 
-def evaluate_answer(name: str, answer: Callable) -> tuple[bool, str]:
-    """Run ``answer`` and the reference on the exercise's inputs; return ``(passed, message)``."""
-    exercise = EXERCISES[name]
-    expected = exercise.run(exercise.reference)()
+def _kind_mismatch(got, expected) -> str | None:
+    """Say so when the answer returns the wrong kind of thing (a forgotten ``return`` gives None)."""
+    if got is None and expected is not None:
+        return "your function returned None: did you forget the `return`?"
+    if isinstance(expected, torch.Tensor) and not isinstance(got, torch.Tensor):
+        return f"your function returned a {type(got).__name__}; a torch.Tensor was expected"
+    if isinstance(expected, (list, tuple)) and not isinstance(got, (list, tuple)):
+        return f"your function returned a {type(got).__name__}; a {type(expected).__name__} was expected"
+    return None
+
+
+TIME_LIMIT_SECONDS = 10
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _time_limited(call: Callable[[], object], seconds: float):
+    """Run ``call`` but give up after ``seconds`` (an answer that loops forever must not hang the notebook).
+
+    Uses a SIGALRM timer, which Python delivers to the main thread: that is where notebook cells run.
+    Elsewhere (another thread, Windows) the call runs without a limit.
+    """
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return call()
+
+    def give_up(signum, frame):
+        raise _TooSlow
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        got = exercise.run(answer)()
+        return call()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def get_exercise(name: str) -> Exercise:
+    """Look an exercise up by name; an unknown name lists the valid ones."""
+    if name not in EXERCISES:
+        raise KeyError(f"Unknown exercise {name!r}. Valid names: {', '.join(sorted(EXERCISES))}")
+    return EXERCISES[name]
+
+
+def evaluate_answer(name: str, answer: Callable) -> tuple[bool, str]:
+    """Run ``answer`` and the reference on the exercise's inputs; return ``(passed, message)``.
+
+    Never raises because of the answer: a crash, a wrong type or an endless loop becomes the message.
+    """
+    exercise = get_exercise(name)
+    expected = exercise.run(exercise.reference)()
+    if not callable(answer):
+        return False, f"expected a function, got a {type(answer).__name__}"
+    try:
+        got = _time_limited(exercise.run(answer), TIME_LIMIT_SECONDS)
     except NotImplementedError:
         return False, "not attempted yet"
+    except _TooSlow:
+        return False, f"your function did not finish within {TIME_LIMIT_SECONDS} s (an endless loop?)"
     except Exception as err:  # the learner's code crashed: say how
         return False, f"your function raised {type(err).__name__}: {err}"
-    if _same(got, expected):
+    mismatch = _kind_mismatch(got, expected)
+    if mismatch:
+        return False, mismatch
+    try:
+        same = _same(got, expected)
+    except Exception as err:  # e.g. a list of strings where numbers were expected
+        return False, f"your result cannot be compared with the expected one ({type(err).__name__}: {err})"
+    if same:
         return True, "correct"
     return False, f"wrong result.\n  expected: {_short(expected)}\n  got:      {_short(got)}"
 
@@ -311,9 +365,7 @@ def check(name: str, answer: Callable) -> Callable:
 
 def show_solution(name: str) -> None:
     """Print the reference solution's source code."""
-    reference = EXERCISES[name].reference
-    if reference.__name__ == "<lambda>":  # a thin wrapper: show the function it calls
-        reference = globals()[name] if name in globals() else reference
+    reference = get_exercise(name).reference
     print(inspect.getsource(reference))
     if name == "reverse_gradient":
         print(inspect.getsource(GradientReversal))
