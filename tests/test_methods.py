@@ -232,3 +232,19 @@ def test_proxy_a_distance_range():
     same = torch.randn(200, 5, generator=generator)
     assert dann.proxy_a_distance(same[:100], same[100:]) < 0.5
     assert dann.proxy_a_distance(same[:100], same[100:] + 10) == pytest.approx(2.0)
+
+
+def test_distillation_loss_leaves_the_callers_teacher_alone():
+    """The teacher is only read: its requires_grad flags stay as the caller set them, its weights do not move."""
+    from tlcourse.methods.distillation import DistillationLoss
+
+    torch.manual_seed(0)
+    teacher, student = nn.Linear(4, 3), nn.Linear(4, 3)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    loss_fn = DistillationLoss(teacher, temperature=2.0, alpha=0.5)
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    loss, _ = loss_fn(student, x, y)
+    loss.backward()
+    assert all(p.requires_grad for p in teacher.parameters())
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())

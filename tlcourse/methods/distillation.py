@@ -31,7 +31,9 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
 
 
 class DistillationLoss:
-    """A ``fit`` loss: runs the frozen teacher on each batch and applies :func:`kd_loss`.
+    """A ``fit`` loss: runs the teacher (in eval mode, without gradients) on each batch and applies
+    :func:`kd_loss`. The teacher is only read, never changed: its ``requires_grad`` flags stay as
+    they are, so a student copied from it can still be trained.
 
     ``teacher_inputs`` converts the student's batch into the teacher's input when the two
     differ (e.g. another image size); by default both see the same batch.
@@ -39,8 +41,6 @@ class DistillationLoss:
 
     def __init__(self, teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.9, teacher_inputs=None):
         self.teacher = teacher.eval()
-        for p in self.teacher.parameters():
-            p.requires_grad = False
         self.temperature, self.alpha = temperature, alpha
         self.teacher_inputs = teacher_inputs or (lambda inputs: inputs)
 
