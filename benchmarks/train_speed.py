@@ -107,6 +107,7 @@ def throughput(n: int, seconds: list[float]) -> float:
 
 def run(args) -> dict:
     device = torch.device("cuda" if args.gpu else "cpu")
+    torch.backends.cudnn.benchmark = args.gpu  # as a lesson's setup() does, for both loops alike
     dataset = make_data(args.model, args.n, args.size, args.seq_len)
     is_cnn = args.model in ("efficientnet_lite0", "resnet50")
     results = {"model": args.model, "device": torch.cuda.get_device_name() if args.gpu else f"cpu x{torch.get_num_threads()}",

@@ -51,6 +51,8 @@ def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
     _current_lesson = lesson
     seed_everything(seed)
     info = Lesson(lesson, get_profile(), get_device(), seed)
+    if info.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # time the convolution algorithms once, then use the fastest
     if verbose:
         print(f"lesson {lesson} | profile {info.profile} | device {info.device} | seed {seed} | "
               f"torch {torch.__version__} | Python {platform.python_version()}")

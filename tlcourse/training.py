@@ -54,6 +54,18 @@ class History:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def add(self, epoch: int, train_loss: float, train_acc: float, lr: float, seconds: float,
+            val_scores: dict | None = None) -> None:
+        """Append one epoch's numbers (``val_scores`` as :func:`evaluate` returns them, if any)."""
+        self.epoch.append(epoch)
+        self.train_loss.append(train_loss)
+        self.train_acc.append(train_acc)
+        self.lr.append(lr)
+        self.seconds.append(seconds)
+        if val_scores is not None:
+            self.val_loss.append(val_scores["loss"])
+            self.val_acc.append(val_scores["accuracy"])
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch so that a run can be repeated exactly (on the CPU)."""
@@ -255,7 +267,7 @@ def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history,
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history.as_dict(),
              "torch_rng": torch.get_rng_state(), "settings": settings}
-    if scaler is not None:
+    if scaler.is_enabled():
         state["scaler"] = scaler.state_dict()
     if getattr(loader, "generator", None) is not None:
         state["loader_rng"] = loader.generator.get_state()
@@ -300,7 +312,7 @@ def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, s
                          f"{sorted(saved_keys - {'params'})}); this run uses {type(optimizer).__name__}.")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and "scaler" in state:
+    if scaler.is_enabled() and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])
     if "loader_rng" in state and getattr(loader, "generator", None) is not None:
@@ -328,85 +340,83 @@ def _check_fit_arguments(model: nn.Module, train_loader, epochs, warmup, frozen_
                              "model, e.g. torch.optim.AdamW(model.parameters(), lr=...).")
 
 
+def _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, warmup) -> dict:
+    """What a checkpoint remembers of the run, so that a resume with other settings is noticed."""
+    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
+    return {"epochs": epochs, "lr": lr, "optimizer": name, "weight_decay": weight_decay, "schedule": schedule,
+            "warmup": warmup, "steps_per_epoch": len(train_loader)}
+
+
 def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, optimizer="adamw",
         weight_decay: float = 0.01, params=None, schedule: str = "cosine", warmup: float = 0.0,
         val_loader=None, loss_fn: LossFn = cross_entropy_loss, device=None, precision: str = "auto",
         grad_clip: float | None = 1.0, checkpoint: str | Path | None = None, progress: bool | None = None,
         seed: int | None = None, on_epoch_start: Callable[[int], None] | None = None,
         frozen_batchnorm: str = "eval", channels_last: bool = False, compile: bool = False) -> History:
-    """Train ``model`` on ``train_loader`` and return its :class:`History`.
+    """Train ``model`` on ``train_loader`` and return its :class:`History` (arguments: see :data:`FIT_ARGUMENTS`).
 
-    Args:
-        optimizer: ``"adamw"``, ``"adam"``, ``"sgd"`` or a ready ``torch.optim.Optimizer``.
-        params: what to optimise: parameters or parameter groups (e.g. one learning rate per layer).
-            Default: every parameter with ``requires_grad``, so frozen layers stay frozen.
-        schedule, warmup: learning-rate schedule (cosine, linear, constant) after a linear warm-up
-            over the first ``warmup`` fraction of steps.
-        loss_fn: ``loss_fn(model, inputs, labels) -> (loss, logits)``; cross-entropy by default.
-            Distillation and regularised fine-tuning plug in here.
-        precision: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
-        checkpoint: file to save to after every epoch; if it exists, training resumes from it (with
-            the same settings: a changed ``epochs``, ``lr``, optimizer... is refused, not ignored).
-        seed: seeds everything before training starts, for repeatable runs.
-        on_epoch_start: called as ``on_epoch_start(epoch)`` (0-based) before each epoch, e.g. to
-            unfreeze more layers (:class:`~tlcourse.freezing.GradualUnfreezing`).
-        frozen_batchnorm: ``"eval"`` keeps BatchNorm layers whose weights are frozen in eval mode,
-            so their running statistics stay those of the pretrained model; ``"train"`` lets them drift.
-        channels_last: store image batches and the model in channels-last memory order (faster
-            convolutions on recent GPUs with mixed precision).
-        compile: run the forward and backward passes through ``torch.compile`` (slow first epoch,
-            faster later ones; checkpoints still hold the plain model's weights).
-
-    Training stops with a ``FloatingPointError`` at the first loss that is not a finite number
-    (NaN inputs, a learning rate far too high), with the weights of the last finite step.
+    The plain PyTorch loop -- forward, loss, backward, step -- plus warm-up and a schedule, gradient
+    clipping, mixed precision on a GPU, validation after every epoch, and a checkpoint after every
+    epoch that a re-run resumes from (with the same settings: a changed one is refused, not ignored).
+    Training stops with a ``FloatingPointError`` at the first loss or gradient that is not a finite
+    number (NaN inputs, a learning rate far too high), keeping the weights of the last finite step.
     """
     _check_fit_arguments(model, train_loader, epochs, warmup, frozen_batchnorm, optimizer)
     if seed is not None:
         seed_everything(seed)
     device = get_device(device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # time the convolution algorithms once, then use the fastest
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    if params is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-    run_settings = {"epochs": epochs, "lr": lr, "optimizer": optimizer if isinstance(optimizer, str)
-                    else type(optimizer).__name__, "weight_decay": weight_decay, "schedule": schedule,
-                    "warmup": warmup, "steps_per_epoch": len(train_loader)}
+    settings = _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, warmup)
     if not isinstance(optimizer, torch.optim.Optimizer):
-        optimizer = make_optimizer(params, optimizer, lr, weight_decay)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = make_optimizer(trainable if params is None else params, optimizer, lr, weight_decay)
     scheduler = make_scheduler(optimizer, epochs * len(train_loader), warmup, schedule)
     dtype = autocast_dtype(device, precision)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # fp16 only: see autocast_dtype
     history, start_epoch = History(), 0
     if checkpoint is not None and Path(checkpoint).exists():
         start_epoch, history = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler,
-                                                       train_loader, run_settings)
-
-    settings = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
+                                                       train_loader, settings)
+    step = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
     runner = torch.compile(model) if compile else model  # same weights; `model` keeps the plain names
     for epoch in range(start_epoch, epochs):
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         started = time.perf_counter()
         with explain_out_of_memory():
-            train_loss, train_acc = _train_one_epoch(runner, train_loader, optimizer, scheduler, scaler, settings,
-                                                     progress_enabled(progress), epoch, epochs)
-        history.epoch.append(epoch + 1)
-        history.train_loss.append(train_loss)
-        history.train_acc.append(train_acc)
-        history.lr.append(optimizer.param_groups[0]["lr"])
-        history.seconds.append(time.perf_counter() - started)
-        if val_loader is not None:
-            scores = evaluate(model, val_loader, device=device, precision=precision)
-            history.val_loss.append(scores["loss"])
-            history.val_acc.append(scores["accuracy"])
+            loss, accuracy = _train_one_epoch(runner, train_loader, optimizer, scheduler, scaler, step,
+                                              progress_enabled(progress), epoch, epochs)
+        history.add(epoch + 1, loss, accuracy, optimizer.param_groups[0]["lr"], time.perf_counter() - started,
+                    None if val_loader is None else evaluate(model, val_loader, device=device, precision=precision))
         if checkpoint is not None:
             save_atomically(_training_state(model, optimizer, scheduler, scaler, train_loader, epoch + 1, history,
-                                            run_settings), checkpoint)
+                                            settings), checkpoint)
     return history
+
+
+FIT_ARGUMENTS = """Arguments of :func:`fit`:
+
+* ``optimizer``: ``"adamw"``, ``"adam"``, ``"sgd"`` or a ready ``torch.optim.Optimizer`` (built from this model).
+* ``params``: what to optimise: parameters or parameter groups (e.g. one learning rate per layer).
+  Default: every parameter with ``requires_grad``, so frozen layers stay frozen.
+* ``schedule``, ``warmup``: learning-rate schedule (cosine, linear, constant) after a linear warm-up over
+  the first ``warmup`` fraction of steps (0 <= warmup < 1).
+* ``loss_fn``: ``loss_fn(model, inputs, labels) -> (loss, logits)``; cross-entropy by default.
+  Distillation and regularised fine-tuning plug in here.
+* ``precision``: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
+* ``checkpoint``: file to save to after every epoch; if it exists, training resumes from it.
+* ``seed``: seeds everything before training starts, for repeatable runs.
+* ``on_epoch_start``: called as ``on_epoch_start(epoch)`` (0-based) before each epoch, e.g. to unfreeze
+  more layers (:class:`~tlcourse.freezing.GradualUnfreezing`).
+* ``frozen_batchnorm``: ``"eval"`` keeps BatchNorm layers whose weights are frozen in eval mode, so their
+  running statistics stay those of the pretrained model; ``"train"`` lets them drift.
+* ``channels_last``: store image batches and the model in channels-last memory order (faster
+  convolutions on recent GPUs with mixed precision).
+* ``compile``: run the forward and backward passes through ``torch.compile`` (slow first epoch, faster
+  later ones; checkpoints still hold the plain model's weights).
+"""
 
 
 @dataclass(frozen=True)
@@ -451,24 +461,18 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
         with _autocast(device, settings.dtype):
             loss, logits = _forward_checked(settings.loss_fn, model, inputs, labels, cpu_labels)
         optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
+        scaler.scale(loss).backward()  # with the scaler disabled (fp32, bf16): loss.backward()
+        scaler.unscale_(optimizer)
         finite = torch.isfinite(loss.detach())
         if grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
-            if scaler is None:  # with fp16, inf gradients are expected: the GradScaler skips those steps
+            if not scaler.is_enabled():  # with fp16, inf gradients are expected: the GradScaler skips those steps
                 finite = finite & torch.isfinite(norm)
         if not finite.item():  # one small read per step: stop before a non-finite step touches the weights
             _restore_if_not_finite(model, snapshot)
             raise _diverged(epoch, step, optimizer.param_groups[0]["lr"])
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        scaler.step(optimizer)  # disabled: optimizer.step()
+        scaler.update()
         scheduler.step()
         n = len(labels)
         total_loss += loss.detach().float() * n

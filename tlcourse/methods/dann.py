@@ -14,6 +14,7 @@ The target domain contributes images only: :func:`train_dann` never reads target
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import torch
@@ -78,6 +79,21 @@ def _images_only(loader):
             yield batch[0] if isinstance(batch, (list, tuple)) else batch
 
 
+def _dann_loss(model: DANN, images, labels, target_images, device, adapt: bool, domain_weight: float):
+    """CE on the labelled source batch, plus (when adapting) the domain loss on a source and a target batch."""
+    source_features = model.features(images)
+    logits = model.label_predictor(source_features)
+    loss = F.cross_entropy(logits, labels)
+    if adapt:  # each domain goes through the network on its own, as in Ganin et al.
+        target_features = model.features(next(target_images).to(device))
+        source_domain = model.domain_logits(source_features)
+        target_domain = model.domain_logits(target_features)
+        domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
+                       + F.binary_cross_entropy_with_logits(target_domain, torch.ones_like(target_domain)))
+        loss = loss + domain_weight * domain_loss
+    return loss, logits
+
+
 def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: float = 1e-3, adapt: bool = True,
                domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
                progress: bool | None = None) -> History:
@@ -97,36 +113,21 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
     history = History()
     for epoch in range(epochs):
         model.train()
-        correct, seen = 0, 0
+        started, correct, seen, total_loss = time.perf_counter(), 0, 0, 0.0
         for images, labels in tqdm(source_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                                    disable=not progress_enabled(progress)):
             images, labels = images.to(device), labels.to(device)
             model.reversal.strength = reversal_strength(step / total_steps)
-            source_features = model.features(images)
-            logits = model.label_predictor(source_features)
-            loss = F.cross_entropy(logits, labels)
-            if adapt:  # each domain goes through the network on its own, as in Ganin et al.
-                target_features = model.features(next(target_images).to(device))
-                source_domain = model.domain_logits(source_features)
-                target_domain = model.domain_logits(target_features)
-                domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
-                               + F.binary_cross_entropy_with_logits(target_domain, torch.ones_like(target_domain)))
-                loss = loss + domain_weight * domain_loss
+            loss, logits = _dann_loss(model, images, labels, target_images, device, adapt, domain_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
+            total_loss += loss.item() * len(labels)
             step += 1
-        history.epoch.append(epoch + 1)
-        history.train_acc.append(correct / seen)
-        history.train_loss.append(float(loss.detach()))
-        history.lr.append(model.reversal.strength)  # the reversal strength reached, for plotting
-        history.seconds.append(0.0)
-        if val_loader is not None:
-            scores = evaluate(model, val_loader, device=device)
-            history.val_acc.append(scores["accuracy"])
-            history.val_loss.append(scores["loss"])
+        history.add(epoch + 1, total_loss / seen, correct / seen, optimizer.param_groups[0]["lr"],
+                    time.perf_counter() - started, None if val_loader is None else evaluate(model, val_loader, device=device))
     return history
 
 
