@@ -3,12 +3,14 @@
 One module per job: :mod:`~tlcourse.profiles` (quick/full switch, device),
 :mod:`~tlcourse.assets` (where models and data come from), :mod:`~tlcourse.data`,
 :mod:`~tlcourse.models`, :mod:`~tlcourse.training` (``fit``/``evaluate``),
-:mod:`~tlcourse.features`, :mod:`~tlcourse.plots` and :mod:`~tlcourse.results`.
+:mod:`~tlcourse.features`, :mod:`~tlcourse.plots`, :mod:`~tlcourse.lesson` (``setup``) and
+:mod:`~tlcourse.results` (``record``).
 """
 
 from .assets import ASSETS, AssetUnavailableError, asset_path, data_dir, get_asset
 from .profiles import get_device, get_profile
-from .results import Lesson, record, setup
+from .lesson import Lesson, setup
+from .results import record
 from .training import History, evaluate, fit, predict, seed_everything
 
 __version__ = "0.1.0"

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import Dataset
 
 from . import data, freezing, models, training
 from .training import History
@@ -31,20 +30,6 @@ class RunResult:
     memory_bytes: int = 0  # estimate for one training step, see training.training_step_memory
 
 
-class Augmented(Dataset):
-    """Applies a (random) transform to the images of an in-memory data set, one example at a time."""
-
-    def __init__(self, dataset, transform):
-        self.dataset, self.transform = dataset, transform
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, index):
-        image, label = self.dataset[index]
-        return self.transform(image), label
-
-
 def digit_augmentation(fill: float = -1.0):
     """Small shifts, rotations and zooms: plausible variations of a handwritten digit.
 
@@ -59,7 +44,7 @@ def digit_augmentation(fill: float = -1.0):
 def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: bool = True, epochs: int = 5,
                               lr: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.01,
                               dropout: float = 0.2, warmup: float = 0.1, schedule: str = "cosine",
-                              augment=None, optimizer: str = "adamw", seed: int = 0,
+                              optimizer: str = "adamw", seed: int = 0,
                               test_loader=None, strategy: str = "full", strategy_options: dict | None = None,
                               frozen_batchnorm: str = "eval", loss_fn=None, measure_memory: bool = False,
                               model: torch.nn.Module | None = None, checkpoint=None) -> RunResult:
@@ -77,8 +62,6 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     if loss_fn is not None:
         fit_options["loss_fn"] = loss_fn
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
-    if augment is not None:
-        train_set = Augmented(train_set, augment)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
     test_loader = test_loader or data.make_loader(task.test, 256)
     return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, epochs=epochs, lr=lr,

@@ -49,26 +49,13 @@ def blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
         layers = [(f"layer.{i}", layer) for i, layer in enumerate(base.encoder.layer)]
         head = nn.ModuleList([m for m in (getattr(base, "pooler", None), model.classifier) if m is not None])
         return [("embeddings", base.embeddings), *layers, ("head", head)]
-    raise TypeError(f"Do not know the blocks of {type(model).__name__}: pass names to freeze() instead.")
+    raise TypeError(f"Do not know the blocks of {type(model).__name__}: freeze its sub-modules with set_trainable() instead.")
 
 
 def set_trainable(module: nn.Module, trainable: bool) -> None:
+    """Freeze (``False``) or unfreeze (``True``) every parameter of ``module``."""
     for parameter in module.parameters():
         parameter.requires_grad = trainable
-
-
-def freeze(model: nn.Module, names: list[str] | None = None) -> None:
-    """Freeze the parameters whose names start with one of ``names`` (all of them when ``names`` is None)."""
-    for name, parameter in model.named_parameters():
-        if names is None or any(name.startswith(prefix) for prefix in names):
-            parameter.requires_grad = False
-
-
-def unfreeze(model: nn.Module, names: list[str] | None = None) -> None:
-    """Make the parameters whose names start with one of ``names`` trainable (all when ``names`` is None)."""
-    for name, parameter in model.named_parameters():
-        if names is None or any(name.startswith(prefix) for prefix in names):
-            parameter.requires_grad = True
 
 
 def train_last_blocks(model: nn.Module, k: int) -> None:

@@ -1,6 +1,6 @@
 """Recording a lesson's key numbers, so that tests, reports and teachers can read them.
 
-A notebook starts with :func:`setup` (which names the lesson) and calls
+A notebook starts with :func:`tlcourse.lesson.setup` (which names the lesson) and calls
 :func:`record` for every number it claims. The numbers go to a JSON file:
 ``$TLCOURSE_RESULTS`` when set (``python -m tlcourse run`` sets it), else
 ``results/<lesson>.json`` in the data folder.
@@ -10,53 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from .assets import data_dir
-from .profiles import checkpoint_dir, get_device, get_profile
-from .training import seed_everything
 
 _current_lesson = "session"
 
 
-@dataclass(frozen=True)
-class Lesson:
-    name: str
-    profile: str
-    device: torch.device
-    seed: int
-
-    @property
-    def quick(self) -> bool:
-        return self.profile == "quick"
-
-    def checkpoint(self, run: str) -> Path | None:
-        """Checkpoint file for a full-profile training run, so a disconnect loses at most one epoch.
-
-        Pass it to ``fit(checkpoint=...)``; a re-run resumes where it stopped. Quick-profile runs
-        take seconds and always start fresh (``None``).
-        """
-        if self.quick:
-            return None
-        return checkpoint_dir() / self.name / f"{run}.pt"
-
-
-def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
-    """Start a lesson: pick profile and device, seed everything, and say what was chosen."""
+def start_recording(lesson: str) -> None:
+    """Name the lesson whose numbers :func:`record` stores from now on (called by ``setup``)."""
     global _current_lesson
     _current_lesson = lesson
-    seed_everything(seed)
-    info = Lesson(lesson, get_profile(), get_device(), seed)
-    if info.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # time the convolution algorithms once, then use the fastest
-    if verbose:
-        print(f"lesson {lesson} | profile {info.profile} | device {info.device} | seed {seed} | "
-              f"torch {torch.__version__} | Python {platform.python_version()}")
-    return info
 
 
 def results_file() -> Path:

@@ -103,11 +103,6 @@ def cross_entropy_loss(model: nn.Module, inputs, labels: torch.Tensor):
     return F.cross_entropy(logits, labels), logits
 
 
-def _batch_size(inputs) -> int:
-    first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
-    return len(first)
-
-
 def check_labels(labels) -> None:
     """Class labels must be a 1-D tensor of integer class indices; say how to convert anything else."""
     if not isinstance(labels, torch.Tensor):
@@ -125,7 +120,7 @@ def check_labels(labels) -> None:
                          "If they are whole numbers, convert them with labels.long().")
 
 
-def _check_batch(inputs, labels: torch.Tensor, logits: torch.Tensor) -> None:
+def _check_batch(labels: torch.Tensor, logits: torch.Tensor) -> None:
     """Turn the usual input mistakes into errors that say what is wrong."""
     if logits.dim() != 2:
         raise ValueError(f"The model returned logits of shape {tuple(logits.shape)}; expected [batch, classes].")
@@ -146,7 +141,7 @@ def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Te
         loss, logits = loss_fn(model, inputs, labels)
     except IndexError:  # cross-entropy met a label >= number of outputs: say which, and why
         with torch.no_grad():
-            _check_batch(inputs, cpu_labels, model_logits(model, inputs))
+            _check_batch(cpu_labels, model_logits(model, inputs))
         raise
     except torch.cuda.OutOfMemoryError:
         raise  # explained by explain_out_of_memory, around the whole step
@@ -155,7 +150,7 @@ def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Te
             shape = {k: tuple(v.shape) for k, v in inputs.items()} if isinstance(inputs, dict) else tuple(inputs.shape)
             raise ValueError(f"The model could not process a batch of shape {shape}: {err}") from err
         raise
-    _check_batch(inputs, cpu_labels, logits)
+    _check_batch(cpu_labels, logits)
     return loss, logits
 
 
@@ -505,7 +500,7 @@ def evaluate(model: nn.Module, loader, device=None, precision: str = "auto") -> 
     """Mean cross-entropy and accuracy of ``model`` on ``loader``."""
     logits, labels = predict(model, loader, device=device, precision=precision)
     check_labels(labels)
-    _check_batch(None, labels, logits)
+    _check_batch(labels, logits)
     return {"loss": F.cross_entropy(logits, labels).item(),
             "accuracy": (logits.argmax(dim=1) == labels).float().mean().item()}
 
