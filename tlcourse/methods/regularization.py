@@ -107,7 +107,7 @@ def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.
     not weights, so no weight penalty protects them. With ``source_batchnorm`` (default) the body is
     evaluated with the source statistics put back, which measures what the *weights* kept.
     """
-    original_head = pretrained.get_classifier() if hasattr(pretrained, "get_classifier") else pretrained.fc
+    original_head = getattr(pretrained, new_head_name(pretrained))  # ImageNet's 1,000-class layer
     body = without_head(finetuned).cpu().eval()
     if source_batchnorm:
         _restore_batchnorm_statistics(body, without_head(pretrained))
