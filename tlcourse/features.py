@@ -22,7 +22,7 @@ from torch.utils.data import Subset, TensorDataset
 from .assets import data_dir
 from .freezing import blocks, new_head_name
 from .profiles import get_device
-from .training import model_logits, move_to, save_atomically
+from .training import concat_batches, move_to, predict, save_atomically
 
 
 def without_head(model: nn.Module) -> nn.Module:
@@ -32,26 +32,16 @@ def without_head(model: nn.Module) -> nn.Module:
     return body
 
 
-@torch.inference_mode()
 def extract_features(backbone: nn.Module, loader, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``backbone`` over a loader once, in eval mode, and return ``(features, labels)`` on the CPU."""
-    device = get_device(device)
-    backbone.to(device).eval()
-    features, labels = [], []
-    for inputs, targets in loader:
-        features.append(model_logits(backbone, move_to(inputs, device)).float().cpu())
-        labels.append(targets)
-    return _concat(features), _concat(labels)
+    """Run ``backbone`` over a loader once, in eval mode, and return ``(features, labels)`` on the CPU.
+
+    The same loop as :func:`~tlcourse.training.predict`, in full precision, so that cached
+    features do not depend on a GPU's mixed-precision type.
+    """
+    return predict(backbone, loader, device=device, precision="fp32")
 
 
 # --- features of every block ------------------------------------------------------------------
-
-
-def _concat(parts: list[torch.Tensor]) -> torch.Tensor:
-    """Join per-batch results into an ordinary tensor. Tensors made under ``inference_mode`` cannot
-    enter autograd later (e.g. to train a head on them), so the joined copy is made outside it."""
-    with torch.inference_mode(False):
-        return torch.cat(parts).clone()
 
 
 def _last_module(block: nn.Module) -> nn.Module:
@@ -81,8 +71,8 @@ def image_layer_features(model: nn.Module, loader, device=None) -> dict[str, tor
     finally:
         for hook in hooks:
             hook.remove()
-    features = {name: _concat(parts) for name, parts in outputs.items()}
-    features["labels"] = _concat(labels)
+    features = {name: concat_batches(parts) for name, parts in outputs.items()}
+    features["labels"] = concat_batches(labels)
     return features
 
 
@@ -104,8 +94,8 @@ def text_layer_features(model: nn.Module, loader, device=None) -> dict[str, torc
         for name, states in zip(names, hidden_states):
             outputs[name].append(((states * mask).sum(1) / mask.sum(1)).float().cpu())
         labels.append(targets)
-    features = {name: _concat(parts) for name, parts in outputs.items()}
-    features["labels"] = _concat(labels)
+    features = {name: concat_batches(parts) for name, parts in outputs.items()}
+    features["labels"] = concat_batches(labels)
     return features
 
 

@@ -479,6 +479,13 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
     return total_loss.item() / seen, correct.item() / seen
 
 
+def concat_batches(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Join per-batch results into an ordinary tensor. Tensors made under ``inference_mode`` cannot
+    enter autograd later (e.g. to train a head on them), so the joined copy is made outside it."""
+    with torch.inference_mode(False):
+        return torch.cat(parts).clone()
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, loader, device=None, precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(logits, labels)`` for a whole loader, on the CPU."""
@@ -493,7 +500,7 @@ def predict(model: nn.Module, loader, device=None, precision: str = "auto") -> t
         all_labels.append(labels.cpu())
     if not all_logits:
         raise ValueError("The loader yields no batches: is the data set empty?")
-    return torch.cat(all_logits), torch.cat(all_labels)
+    return concat_batches(all_logits), concat_batches(all_labels)
 
 
 def evaluate(model: nn.Module, loader, device=None, precision: str = "auto") -> dict[str, float]:
