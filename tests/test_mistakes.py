@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
