@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import nbformat
 import pytest
@@ -93,9 +94,15 @@ def _wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float
     raise TimeoutError(f"JupyterLab did not answer at {url} within {seconds} s")
 
 
+class Lab(NamedTuple):
+    chromium: str  # the browser binary Playwright drives
+    url_of: Callable[[str], str]  # notebook name -> the JupyterLab address that opens it alone
+    folder: Path  # where the notebooks it serves are
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A running JupyterLab over a copy of the notebooks; yields ``(url_of(name), folder)``; shut down after."""
+    """A running JupyterLab over a copy of the notebooks and two explorer notebooks; shut down afterwards."""
     chromium = _chromium_or_explain()
     folder = tmp_path_factory.mktemp("course")
     for notebook in NOTEBOOKS:
@@ -113,7 +120,7 @@ def lab(tmp_path_factory):
         stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         _wait_until_up(f"http://127.0.0.1:{port}/api/status?token={token}", server, log)
-        yield chromium, (lambda name: f"http://127.0.0.1:{port}/lab/tree/{name}?reset&token={token}"), folder
+        yield Lab(chromium, lambda name: f"http://127.0.0.1:{port}/lab/tree/{name}?reset&token={token}", folder)
     finally:
         server.terminate()
         try:
@@ -126,9 +133,8 @@ def lab(tmp_path_factory):
 def browser(lab):
     from playwright.sync_api import sync_playwright
 
-    chromium, _, _ = lab
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium)
+        browser = playwright.chromium.launch(executable_path=lab.chromium)
         yield browser
         browser.close()
 
@@ -172,9 +178,9 @@ def _save_and_wait(page, path: Path) -> None:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_opens_renders_and_saves_unchanged(lab, browser, notebook):
-    _, url_of, folder = lab
-    stored = (folder / notebook.name).read_bytes()
-    page, errors = _open(browser, url_of(notebook.name))
+    path = lab.folder / notebook.name
+    stored = path.read_bytes()
+    page, errors = _open(browser, lab.url_of(notebook.name))
     try:
         stored_images = sum("image/png" in output.get("data", {})
                             for cell in nbformat.reads(stored.decode(), 4).cells for output in cell.get("outputs", []))
@@ -184,12 +190,12 @@ def test_notebook_opens_renders_and_saves_unchanged(lab, browser, notebook):
         assert page.get_by_text("Error displaying widget").count() == 0
         time.sleep(1)  # time for JupyterLab to fill in the kernel's metadata, were any missing
         dirty = page.locator(".jp-mod-dirty").count()
-        _save_and_wait(page, folder / notebook.name)
+        _save_and_wait(page, path)
     finally:
         page.close()
-    saved = (folder / notebook.name).read_bytes()
-    assert saved == stored, "saving the untouched notebook in JupyterLab changed it:\n" + _diff(stored, saved)
     assert dirty == 0, "JupyterLab marks the untouched notebook as modified"
+    saved = path.read_bytes()
+    assert saved == stored, "saving the untouched notebook in JupyterLab changed it:\n" + _diff(stored, saved)
     assert _real_errors(errors) == []
 
 
@@ -251,14 +257,12 @@ def check_explorer(browser, url: str) -> list[str]:
 
 
 def test_explorer_slider_redraws_its_one_figure(lab, browser):
-    _, url_of, _ = lab
-    assert check_explorer(browser, url_of("explorer.ipynb")) == []
+    assert check_explorer(browser, lab.url_of("explorer.ipynb")) == []
 
 
 def test_the_check_fails_on_an_explorer_whose_slider_redraws_nothing(lab, browser):
-    _, url_of, _ = lab
     with pytest.raises(AssertionError, match="figure did not change"):
-        check_explorer(browser, url_of("broken_explorer.ipynb"))
+        check_explorer(browser, lab.url_of("broken_explorer.ipynb"))
 
 
 @pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
