@@ -214,7 +214,7 @@ def _move_and_check(page, move, how: str) -> None:
     move()
     readout_after = _value_of_when_changed(readout.inner_text, readout_before, 10)
     assert readout_after != readout_before, f"moving the slider by {how} did not change its readout"
-    figure_after = _value_of_when_changed(lambda: figure.get_attribute("src"), figure_before, 15)
+    figure_after = _value_of_when_changed(lambda: figure.get_attribute("src"), figure_before, 10)
     assert figure_after != figure_before, f"moving the slider by {how} (to {readout_after}): figure did not change"
     assert page.locator(".jp-OutputArea-output img").count() == 1, "the explorer shows more than one figure"
 
