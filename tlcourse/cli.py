@@ -59,11 +59,24 @@ def doctor() -> int:
 
 
 def _clean_metadata(notebook) -> None:
-    """Keep stored notebooks diff-friendly: no timings, no machine-specific versions."""
+    """Store a notebook exactly as JupyterLab saves it, so that opening it does not mark it modified.
+
+    JupyterLab writes the kernelspec of the kernel it starts and that kernel's ``language_info`` (which nbclient
+    has just set from the same kernel). Per-cell timings and widget state are dropped: a stored notebook has no
+    live widgets, so each explorer output keeps only its figure and a one-line text (see ``widgets``).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from .widgets import WIDGET_VIEW
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
     notebook.metadata.pop("widgets", None)
-    notebook.metadata["language_info"] = {"name": "python"}
+    notebook.metadata["kernelspec"] = {"display_name": spec.display_name, "language": spec.language,
+                                       "name": "python3"}
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_VIEW, None)
 
 
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

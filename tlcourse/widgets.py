@@ -1,8 +1,9 @@
 """Interactive explorers (ipywidgets sliders) with a static fallback.
 
-Each explorer first shows an ordinary matplotlib figure for its starting value:
-that is what GitHub, nbviewer and the course report show. In a live notebook
-(Jupyter, Colab) a slider follows it and redraws the figure as you move it.
+Each explorer shows one matplotlib figure. In a live notebook (JupyterLab, Colab)
+a slider sits above it and redraws it in place as you move it. A stored notebook
+keeps the figure for the starting value and a one-line text instead of the widget:
+that is what GitHub, nbviewer and the course report show.
 """
 
 from __future__ import annotations
@@ -13,30 +14,50 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # how a notebook output refers to a live widget
+
+
+def _show_in(output, figure: plt.Figure) -> None:
+    """Replace what ``output`` shows with ``figure`` (closed afterwards, so the inline backend does not repeat it)."""
+    from IPython.display import display
+
+    output.clear_output(wait=True)
+    with output:
+        display(figure)
+    plt.close(figure)
+
+
+def _static_fallback(explorer, figure: plt.Figure, description: str) -> dict:
+    """The display bundle: the live widget, plus the starting figure and a one-line text for readers without a kernel.
+
+    A live notebook renders the widget. A stored notebook (GitHub, nbconvert, a JupyterLab that has not run the
+    cell) has no widget state, so ``tlcourse run`` stores only the figure and the text; see ``cli._clean_metadata``.
+    """
+    from IPython.core.formatters import format_display_data
+
+    bundle, _ = format_display_data(figure, include=("image/png",))
+    bundle["text/plain"] = f"[interactive explorer: run this cell to move the {description} slider]"
+    bundle[WIDGET_VIEW] = {"version_major": 2, "version_minor": 0, "model_id": explorer.model_id}
+    return bundle
+
 
 def slider_explorer(draw: Callable[[object], plt.Figure], values: Sequence, description: str, start=None):
-    """Show ``draw(start)`` as a static figure, then a slider over ``values`` that redraws it."""
+    """One figure, ``draw(start)``, and a slider over ``values`` that redraws it in place; returns the slider."""
     import ipywidgets as widgets
     from IPython.display import display
 
     start = values[0] if start is None else start
-    figure = draw(start)
-    display(figure)
-    plt.close(figure)
     output = widgets.Output()
     slider = widgets.SelectionSlider(options=list(values), value=start, description=description,
-                                     continuous_update=False, layout=widgets.Layout(width="60%"))
-
-    def redraw(change):
-        with output:
-            output.clear_output(wait=True)
-            fig = draw(change["new"])
-            display(fig)
-            plt.close(fig)
-
-    slider.observe(redraw, names="value")
-    display(widgets.VBox([widgets.HTML("<b>Interactive:</b> move the slider to redraw the figure above."),
-                          slider, output]))
+                                     continuous_update=False, style={"description_width": "initial"},
+                                     layout=widgets.Layout(width="70%"))
+    slider.observe(lambda change: _show_in(output, draw(change["new"])), names="value")
+    explorer = widgets.VBox([widgets.HTML("<b>Interactive:</b> move the slider to redraw the figure."),
+                             slider, output])
+    figure = draw(start)
+    bundle = _static_fallback(explorer, figure, description)
+    _show_in(output, figure)
+    display(bundle, raw=True)
     return slider
 
 
@@ -86,4 +107,4 @@ def sweep_explorer(xs: Sequence, series: dict[str, Sequence[float]], xlabel: str
         fig.tight_layout()
         return fig
 
-    return slider_explorer(draw, xs, xlabel[:12], start if start is not None else xs[-1])
+    return slider_explorer(draw, xs, xlabel, start if start is not None else xs[-1])
