@@ -565,3 +565,36 @@ def in_memory(dataset, max_bytes: float = 2e9) -> Dataset:
         return dataset
     images, labels = zip(*(dataset[i] for i in range(len(dataset))))
     return TensorDataset(torch.stack(images), torch.as_tensor(labels, dtype=torch.long))
+
+
+def write_demo_image_folder(path, per_class: int = 50, seed: int = 0):
+    """Write MNIST-M style digits as PNG files in ``path/<digit>/``: a stand-in for your own photos.
+
+    The course's offline data, laid out the way your data would be (the ImageFolder layout), so the
+    capstone notebook runs anywhere. Returns ``path``.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    images, labels, _, _ = mnist_digits("quick", seed=seed)
+    chosen = labelled_subset(TensorDataset(images, labels), per_class * 10, seed=seed).indices
+    coloured = blend_with_photos(images[chosen], seed=seed)
+    for number, (image, label) in enumerate(zip(coloured, labels[chosen].tolist())):
+        folder = Path(path) / DIGIT_CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{number:05d}.png")
+    return Path(path)
+
+
+def write_demo_csv(path, n: int = 600, seed: int = 0):
+    """Write ``n`` Rotten Tomatoes snippets as a CSV (columns ``review``, ``verdict`` = fresh/rotten):
+    a stand-in for your own spreadsheet of labelled texts. Returns ``path``."""
+    from pathlib import Path
+
+    frame = rotten_tomatoes()
+    frame = frame.sample(n=min(n, len(frame)), random_state=seed)
+    verdict = frame["label"].map({1: "fresh", 0: "rotten"})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.assign(verdict=verdict)[["text", "verdict"]].rename(columns={"text": "review"}).to_csv(path, index=False)
+    return Path(path)

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +40,7 @@ class Candidate:
     model: nn.Module
     best_epoch: int = 0
     history: training.History | None = None
+    tokenizer: object = None  # text models only
 
 
 @dataclass
@@ -81,6 +83,13 @@ def loaders(task, tokenizer=None, batch_size: int = 32, seed: int = 0, max_lengt
     return train, data.make_loader(data.in_memory(task.val), 256)
 
 
+def test_loader(task, tokenizer=None, max_length: int = 64):
+    """The test split in order, for the one measurement at the end."""
+    if is_text(task):
+        return data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
+    return data.make_loader(data.in_memory(task.test), 256)
+
+
 # --- the probe, folded into the model's head --------------------------------------------------
 
 
@@ -120,8 +129,7 @@ def fold_probe_into_head(model: nn.Module, probe) -> None:
     weight = regression.coef_ / scaler.scale_
     bias = regression.intercept_ - weight @ scaler.mean_
     if weight.shape[0] == 1:
-        weight = [[0.0] * weight.shape[1], weight[0]]
-        bias = [0.0, bias[0]]
+        weight, bias = np.vstack([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])
     linear = last_linear(getattr(model, freezing.new_head_name(model)))
     with torch.no_grad():
         linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype))
@@ -149,7 +157,8 @@ def try_probe(task, seed: int = 0, cache_folder=None) -> Candidate:
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
     probe.fit(x_train, y_train)
     fold_probe_into_head(model, probe)
-    return Candidate("probe", float(probe.score(x_val, y_val)), time.perf_counter() - started, model)
+    return Candidate("probe", float(probe.score(x_val, y_val)), time.perf_counter() - started, model,
+                     tokenizer=tokenizer)
 
 
 def _data_key(task, split: str):
@@ -194,7 +203,7 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
     if best < epochs:
         model.load_state_dict(keeper.snapshots[best])
     return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
-                     best, history)
+                     best, history, tokenizer)
 
 
 def default_learning_rates(task) -> dict[str, float]:
