@@ -382,3 +382,250 @@ def labelled_subset(dataset, n: int, seed: int = 0) -> Subset:
         k += 1
     order = torch.randperm(len(chosen), generator=generator)
     return Subset(dataset, [chosen[i] for i in order])
+
+
+# --- your own data: a folder of images, a CSV of texts ----------------------------------------
+
+IMAGE_SPLITS = ("train", "val", "test")
+MIN_PER_CLASS = 5
+
+
+@dataclass
+class DataReport:
+    """What loading your own data found: examples per class, what was skipped and why."""
+
+    counts: dict[str, int]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def imbalance(self) -> float:
+        """Largest class size over smallest: 1.0 is balanced; above ~3, accuracy hides the small classes."""
+        return max(self.counts.values()) / max(min(self.counts.values()), 1)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.counts)} classes, {sum(self.counts.values())} examples: "
+                 + ", ".join(f"{name} {n}" for name, n in self.counts.items())]
+        if self.imbalance >= 1.5:
+            lines.append(f"class imbalance: the largest class is {self.imbalance:.1f}x the smallest "
+                         "(look at per-class results, not only accuracy)")
+        if self.skipped:
+            shown = "; ".join(self.skipped[:5]) + (f"; ... {len(self.skipped) - 5} more" if len(self.skipped) > 5 else "")
+            lines.append(f"skipped {len(self.skipped)}: {shown}")
+        return "\n".join(lines)
+
+
+@dataclass
+class FolderImageTask(ImageTask):
+    """An :class:`ImageTask` from your own folder, with a validation split for choices and a load report."""
+
+    val: Dataset | None = None
+    report: DataReport | None = None
+
+
+@dataclass
+class CsvTextTask(TextTask):
+    """A :class:`TextTask` from your own CSV, with a validation split for choices and a load report."""
+
+    val_texts: list[str] = field(default_factory=list)
+    val_labels: list[int] = field(default_factory=list)
+    report: DataReport | None = None
+
+
+def load_image_file(source, image_size: int, mean, std) -> torch.Tensor:
+    """One image (a path or a PIL image; any size, grey, RGB or RGBA, PNG or JPEG) -> ``[3, S, S]`` model input."""
+    from PIL import Image
+
+    image = source if isinstance(source, Image.Image) else Image.open(source)
+    pixels = np.array(image.convert("RGBA" if "A" in image.getbands() else "RGB"))  # a writable copy
+    return to_model_input(pixels[None], image_size, mean, std)[0]
+
+
+class FolderImages(Dataset):
+    """Image files decoded and resized one at a time, when the loader asks for them (lazy)."""
+
+    def __init__(self, paths: list, labels: list[int], image_size: int, mean, std):
+        self.paths, self.targets = list(paths), list(labels)
+        self.image_size, self.mean, self.std = image_size, tuple(mean), tuple(std)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        return load_image_file(self.paths[index], self.image_size, self.mean, self.std), self.targets[index]
+
+
+def _readable_image(path) -> bool:
+    """True when PIL can decode the file (a truncated, corrupt or non-image file is False)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except Exception:  # PIL raises many kinds of errors for bad files
+        return False
+
+
+def _scan_class_folders(root) -> tuple[dict[str, list], list[str]]:
+    """``{class: [readable image paths]}`` for one folder of class sub-folders, and the skipped files."""
+    from pathlib import Path
+
+    root = Path(root)
+    found, skipped = {}, []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        found[folder.name] = [p for p in files if _readable_image(p)]
+        skipped += [f"{p.relative_to(root)} (not a readable image)" for p in files if p not in found[folder.name]]
+    return found, skipped
+
+
+def _check_classes(counts: dict[str, int], where: str, min_per_class: int) -> None:
+    """Refuse data that cannot train a classifier, saying what to fix."""
+    if len(counts) < 2:
+        raise ValueError(f"{where} has {len(counts)} class(es) ({', '.join(counts) or 'none'}): a classifier "
+                         "needs at least two. Put each class's examples in its own sub-folder / label.")
+    small = {name: n for name, n in counts.items() if n < min_per_class}
+    if small:
+        raise ValueError(f"{where}: too few examples in {small} (fewer than {min_per_class}): there would be "
+                         "none left to validate or test on. Add examples, or remove the class.")
+
+
+def stratified_split(items: list, labels: list[int], val_fraction: float, test_fraction: float, seed: int):
+    """Split into train, validation and test with the class balance of the whole, reproducibly (``seed``)."""
+    from sklearn.model_selection import train_test_split
+
+    rest, test, rest_y, test_y = train_test_split(items, labels, test_size=test_fraction, stratify=labels,
+                                                  random_state=seed)
+    train, val, train_y, val_y = train_test_split(rest, rest_y, test_size=val_fraction / (1 - test_fraction),
+                                                  stratify=rest_y, random_state=seed)
+    return (train, train_y), (val, val_y), (test, test_y)
+
+
+def _folder_splits(root, val_fraction, test_fraction, seed, min_per_class):
+    """``(classes, {split: (paths, labels)}, report)``: the folder's own train/val/test split, or a new one."""
+    from pathlib import Path
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"No folder {root}: expected one sub-folder per class (the ImageFolder layout).")
+    if all((root / split).is_dir() for split in IMAGE_SPLITS):
+        scans = {split: _scan_class_folders(root / split) for split in IMAGE_SPLITS}
+        classes = sorted(scans["train"][0])
+        counts = {c: sum(len(scans[s][0].get(c, [])) for s in IMAGE_SPLITS) for c in classes}
+        _check_classes(counts, str(root), min_per_class)
+        splits = {s: ([p for c in classes for p in scans[s][0].get(c, [])],
+                      [i for i, c in enumerate(classes) for _ in scans[s][0].get(c, [])]) for s in IMAGE_SPLITS}
+        return classes, splits, DataReport(counts, [x for s in IMAGE_SPLITS for x in scans[s][1]])
+    found, skipped = _scan_class_folders(root)
+    classes = sorted(found)
+    counts = {c: len(found[c]) for c in classes}
+    _check_classes(counts, str(root), min_per_class)
+    paths = [p for c in classes for p in found[c]]
+    labels = [i for i, c in enumerate(classes) for _ in found[c]]
+    splits = dict(zip(IMAGE_SPLITS, stratified_split(paths, labels, val_fraction, test_fraction, seed)))
+    return classes, splits, DataReport(counts, skipped)
+
+
+def image_folder_task(path, image_size: int | None = None, mean=None, std=None, val_fraction: float = 0.15,
+                      test_fraction: float = 0.15, seed: int = 0, min_per_class: int = MIN_PER_CLASS,
+                      profile: str | None = None) -> FolderImageTask:
+    """Your images as a task: ``path/<class>/<image>`` (or ``path/train|val|test/<class>/<image>``).
+
+    Images are decoded and resized per item, for the profile's model unless ``image_size``, ``mean``
+    and ``std`` are given. Without its own split the folder is split train/validation/test, stratified
+    by class, with ``seed``. Files that are not readable images are skipped and listed in ``task.report``.
+    """
+    from .models import image_model_spec
+
+    spec = image_model_spec(profile)
+    size, mean, std = image_size or spec.image_size, tuple(mean or spec.mean), tuple(std or spec.std)
+    classes, splits, report = _folder_splits(path, val_fraction, test_fraction, seed, min_per_class)
+    train, val, test = (FolderImages(*splits[s], size, mean, std) for s in IMAGE_SPLITS)
+    return FolderImageTask(str(path), train, test, classes, size, mean, std, val=val, report=report)
+
+
+def _sorted_class_names(labels) -> list[str]:
+    """Distinct labels as class names: numbers in numeric order (2 before 10), other labels alphabetically."""
+    import pandas as pd
+
+    distinct = labels.unique()
+    if pd.api.types.is_numeric_dtype(labels):
+        return [str(int(v)) if float(v).is_integer() else str(v) for v in sorted(distinct)]
+    return sorted(str(v) for v in distinct)
+
+
+def csv_text_task(path, text_column: str = "text", label_column: str = "label", val_fraction: float = 0.15,
+                  test_fraction: float = 0.15, seed: int = 0, min_per_class: int = MIN_PER_CLASS) -> CsvTextTask:
+    """Your labelled texts as a task, from a CSV with a text and a label column.
+
+    Labels may be strings or integers; the class names are their sorted distinct values. Rows with an
+    empty text or a missing label are dropped and counted in ``task.report``. The split is stratified.
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} has no column {missing}; its columns are {list(frame.columns)}.")
+    texts = frame[text_column].fillna("").astype(str).str.strip()
+    no_text, no_label = texts == "", frame[label_column].isna()
+    skipped = [f"{int(no_text.sum())} row(s) with an empty text", f"{int(no_label.sum())} row(s) without a label"]
+    keep = ~no_text & ~no_label
+    labels_raw = frame.loc[keep, label_column]
+    labels_raw = labels_raw.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    classes = _sorted_class_names(frame.loc[keep, label_column])
+    labels = [classes.index(c) for c in labels_raw]
+    report = DataReport({c: labels.count(i) for i, c in enumerate(classes)},
+                        [s for s in skipped if not s.startswith("0 ")])
+    _check_classes(report.counts, str(path), min_per_class)
+    (tr, tr_y), (va, va_y), (te, te_y) = stratified_split(texts[keep].tolist(), labels, val_fraction,
+                                                          test_fraction, seed)
+    return CsvTextTask(str(path), tr, tr_y, te, te_y, classes, val_texts=va, val_labels=va_y, report=report)
+
+
+def in_memory(dataset, max_bytes: float = 2e9) -> Dataset:
+    """Decode a lazily-read image data set once into tensors, when it fits in ``max_bytes``.
+
+    Training reads every image once per epoch; decoding a JPEG each time costs more than the
+    forward pass of a small model on a CPU. Larger sets stay lazy (read by loader workers).
+    """
+    if len(dataset) == 0:
+        return dataset
+    first, _ = dataset[0]
+    if first.numel() * first.element_size() * len(dataset) > max_bytes:
+        return dataset
+    images, labels = zip(*(dataset[i] for i in range(len(dataset))))
+    return TensorDataset(torch.stack(images), torch.as_tensor(labels, dtype=torch.long))
+
+
+def write_demo_image_folder(path, per_class: int = 50, seed: int = 0):
+    """Write MNIST-M style digits as PNG files in ``path/<digit>/``: a stand-in for your own photos.
+
+    The course's offline data, laid out the way your data would be (the ImageFolder layout), so the
+    capstone notebook runs anywhere. Returns ``path``.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    images, labels, _, _ = mnist_digits("quick", seed=seed)
+    chosen = labelled_subset(TensorDataset(images, labels), per_class * 10, seed=seed).indices
+    coloured = blend_with_photos(images[chosen], seed=seed)
+    for number, (image, label) in enumerate(zip(coloured, labels[chosen].tolist())):
+        folder = Path(path) / DIGIT_CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{number:05d}.png")
+    return Path(path)
+
+
+def write_demo_csv(path, n: int = 600, seed: int = 0):
+    """Write ``n`` Rotten Tomatoes snippets as a CSV (columns ``review``, ``verdict`` = fresh/rotten):
+    a stand-in for your own spreadsheet of labelled texts. Returns ``path``."""
+    from pathlib import Path
+
+    frame = rotten_tomatoes()
+    frame = frame.sample(n=min(n, len(frame)), random_state=seed)
+    verdict = frame["label"].map({1: "fresh", 0: "rotten"})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.assign(verdict=verdict)[["text", "verdict"]].rename(columns={"text": "review"}).to_csv(path, index=False)
+    return Path(path)

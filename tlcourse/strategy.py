@@ -1,0 +1,288 @@
+"""Choosing a transfer strategy for your own data, with evidence instead of a rule of thumb.
+
+The usual advice is a table: little data and a source like yours -> train a linear classifier on
+frozen features; much data or a different source -> fine-tune everything. Which cell you are in is
+hard to know in advance, so here the candidates are simply tried on *your* validation split, cheapest
+first, within a time budget you set:
+
+1. ``probe``: a logistic regression on features of the frozen pretrained network (computed once, cached);
+2. ``head``: the new head trained through the frozen network (fit, with augmentation-free batches);
+3. ``full``: every weight fine-tuned.
+
+The best validation accuracy wins (a tie within ``tie`` goes to the cheaper one). Each fine-tuning
+run keeps the weights of its best epoch on validation (early stopping). The test split is not
+touched here: measure the chosen model on it once, at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import data, features, freezing, models, training
+
+CANDIDATES = ("probe", "head", "full")
+
+
+@dataclass
+class Candidate:
+    """One strategy tried on the validation split."""
+
+    name: str
+    val_accuracy: float
+    seconds: float
+    model: nn.Module
+    best_epoch: int = 0
+    history: training.History | None = None
+    tokenizer: object = None  # text models only
+
+
+@dataclass
+class Choice:
+    """The strategies tried, and the one chosen."""
+
+    tried: list[Candidate] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    winner: Candidate | None = None
+
+    def table(self):
+        """The candidates as a DataFrame: validation accuracy and seconds."""
+        import pandas as pd
+
+        return pd.DataFrame([{"strategy": c.name, "val_accuracy": round(c.val_accuracy, 3),
+                              "seconds": round(c.seconds, 1), "best_epoch": c.best_epoch} for c in self.tried])
+
+
+# --- inputs for image and text tasks ----------------------------------------------------------
+
+
+def is_text(task) -> bool:
+    return isinstance(task, data.TextTask)
+
+
+def new_model(task, pretrained: bool = True):
+    """``(model, tokenizer)`` for the task and the profile: the image or the text model (tokenizer None for images)."""
+    if is_text(task):
+        return models.text_classifier(task.num_classes, pretrained=pretrained)
+    return models.image_classifier(task.num_classes, pretrained=pretrained), None
+
+
+def loaders(task, tokenizer=None, batch_size: int = 32, seed: int = 0, max_length: int = 64):
+    """Shuffled training loader and plain validation loader, images decoded once when they fit in memory."""
+    if is_text(task):
+        train = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
+                                 shuffle=True, seed=seed)
+        return train, data.text_loader(task.val_texts, task.val_labels, tokenizer, 128, max_length)
+    train = data.make_loader(data.in_memory(task.train), batch_size, shuffle=True, seed=seed)
+    return train, data.make_loader(data.in_memory(task.val), 256)
+
+
+def test_loader(task, tokenizer=None, max_length: int = 64):
+    """The test split in order, for the one measurement at the end."""
+    if is_text(task):
+        return data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
+    return data.make_loader(data.in_memory(task.test), 256)
+
+
+# --- the probe, folded into the model's head --------------------------------------------------
+
+
+def last_linear(head: nn.Module) -> nn.Linear:
+    """The Linear layer that produces the class scores (the head itself, or the last Linear inside it)."""
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TypeError(f"No Linear layer in the head {type(head).__name__}.")
+    return linears[-1]
+
+
+@torch.inference_mode()
+def head_inputs(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the head receives for every example (pooled features), caught by a hook, and the labels."""
+    head = last_linear(getattr(model, freezing.new_head_name(model)))
+    caught, labels = [], []
+    hook = head.register_forward_pre_hook(lambda module, args: caught.append(args[0].float().cpu()))
+    try:
+        model.to(training.get_device()).eval()
+        for inputs, targets in loader:
+            training.model_logits(model, training.move_to(inputs, training.get_device()))
+            labels.append(targets)
+    finally:
+        hook.remove()
+    with torch.inference_mode(False):
+        return torch.cat(caught).clone(), torch.cat(labels).clone()
+
+
+def fold_probe_into_head(model: nn.Module, probe) -> None:
+    """Copy a fitted ``StandardScaler + LogisticRegression`` into the model's last Linear layer.
+
+    ``w . (x - mu) / s + b = (w / s) . x + (b - w . mu / s)``: the scaled probe is itself a linear
+    layer, so the model computes exactly the probe's scores and can be saved and used like any other.
+    A two-class probe has one score; the Linear gets ``[0, score]`` (the same softmax).
+    """
+    scaler, regression = probe[0], probe[-1]
+    weight = regression.coef_ / scaler.scale_
+    bias = regression.intercept_ - weight @ scaler.mean_
+    if weight.shape[0] == 1:
+        weight, bias = np.vstack([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])
+    linear = last_linear(getattr(model, freezing.new_head_name(model)))
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype))
+        linear.bias.copy_(torch.as_tensor(bias, dtype=linear.bias.dtype))
+
+
+def _cached_head_inputs(name: str, model, loader, dataset_key, cache_folder):
+    """Head inputs from the feature cache (a fingerprint of the weights and the data names the file)."""
+    computed, _, _ = features.cached(name, lambda: dict(zip(("x", "labels"), head_inputs(model, loader))),
+                                     model, dataset_key, folder=cache_folder)
+    return computed["x"].numpy(), computed["labels"].numpy()
+
+
+def try_probe(task, seed: int = 0, cache_folder=None) -> Candidate:
+    """A logistic regression on frozen pretrained features, fitted on train, scored on validation."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    started = time.perf_counter()
+    model, tokenizer = new_model(task)
+    train_loader, val_loader = loaders(task, tokenizer, batch_size=128, seed=seed)
+    x_train, y_train = _cached_head_inputs("probe_train", model, train_loader, _data_key(task, "train"), cache_folder)
+    x_val, y_val = _cached_head_inputs("probe_val", model, val_loader, _data_key(task, "val"), cache_folder)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
+    probe.fit(x_train, y_train)
+    fold_probe_into_head(model, probe)
+    return Candidate("probe", float(probe.score(x_val, y_val)), time.perf_counter() - started, model,
+                     tokenizer=tokenizer)
+
+
+def _data_key(task, split: str):
+    """What identifies a split's data for the feature cache: its texts, or its image files / tensors."""
+    if is_text(task):
+        return [getattr(task, f"{split}_texts"), getattr(task, f"{split}_labels")]
+    dataset = task.train if split == "train" else task.val
+    if isinstance(dataset, data.FolderImages):
+        # a changed file changes its size or modification time, and so the fingerprint
+        files = [[str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in dataset.paths]
+        return [files, dataset.targets, dataset.image_size]
+    return dataset
+
+
+# --- fine-tuning with early stopping ----------------------------------------------------------
+
+
+class _KeepEpochWeights:
+    """Epoch callback for ``fit``: before epoch e starts, keep a copy of the weights after epoch e - 1."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.snapshots = model, {}
+
+    def __call__(self, epoch: int) -> None:
+        if epoch > 0:
+            self.snapshots[epoch] = copy.deepcopy(self.model.state_dict())
+
+
+def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pretrained: bool = True,
+             batch_size: int = 32, seed: int = 0, name: str | None = None) -> Candidate:
+    """Fine-tune with ``strategy`` (see :func:`tlcourse.freezing.apply_strategy`), validating every epoch,
+    and keep the weights of the epoch with the best validation accuracy (early stopping)."""
+    started = time.perf_counter()
+    training.seed_everything(seed)
+    model, tokenizer = new_model(task, pretrained=pretrained)
+    options = freezing.apply_strategy(model, strategy, lr)
+    train_loader, val_loader = loaders(task, tokenizer, batch_size, seed)
+    keeper = _KeepEpochWeights(model)
+    history = training.fit(model, train_loader, epochs=epochs, lr=lr, val_loader=val_loader, warmup=0.1,
+                           on_epoch_start=keeper, **options)
+    best = max(range(len(history.val_acc)), key=history.val_acc.__getitem__) + 1
+    if best < epochs:
+        model.load_state_dict(keeper.snapshots[best])
+    return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
+                     best, history, tokenizer)
+
+
+def default_learning_rates(task) -> dict[str, float]:
+    """Learning rates that suit each strategy: a new head alone takes large steps, a whole pretrained
+    network small ones (text transformers smaller still)."""
+    if is_text(task):
+        return {"head": 1e-3, "full": 5e-5, "scratch": 1e-4}
+    return {"head": 3e-3, "full": 1e-3, "scratch": 3e-3}
+
+
+# --- the procedure ----------------------------------------------------------------------------
+
+
+def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidates=CANDIDATES,
+                    learning_rates: dict | None = None, tie: float = 0.01, seed: int = 0,
+                    cache_folder=None, verbose: bool = True) -> Choice:
+    """Try the ``candidates`` on the validation split, cheapest first, while time is left.
+
+    A candidate is skipped when the time spent so far says it would not finish in the budget: a
+    full fine-tuning epoch costs about three head-only epochs (the backward pass through the body).
+    """
+    learning_rates = {**default_learning_rates(task), **(learning_rates or {})}
+    choice, started = Choice(), time.perf_counter()
+    for name in candidates:
+        spent = time.perf_counter() - started
+        if choice.tried and spent + _estimate(choice, name) > budget_seconds:
+            choice.skipped.append(name)
+            continue
+        if name == "probe":
+            candidate = try_probe(task, seed, cache_folder)
+        else:
+            candidate = finetune(task, name, epochs, learning_rates[name], seed=seed)
+        choice.tried.append(candidate)
+        if verbose:
+            print(f"{name:>6}: validation accuracy {candidate.val_accuracy:.3f} in {candidate.seconds:.0f} s")
+    choice.winner = pick_winner(choice.tried, tie)
+    if verbose:
+        print(explain(choice))
+    return choice
+
+
+def _estimate(choice: Choice, name: str) -> float:
+    """Seconds ``name`` will probably take, from the candidates already run."""
+    head = next((c.seconds for c in choice.tried if c.name == "head"), None)
+    if name == "full" and head is not None:
+        return 3 * head
+    if name == "head" and head is None:
+        return 0.0  # nothing to go on yet: try it
+    return 3 * max(c.seconds for c in choice.tried)
+
+
+def pick_winner(tried: list[Candidate], tie: float = 0.01) -> Candidate:
+    """The best on validation; among those within ``tie`` of it, the first (cheapest) one tried."""
+    best = max(c.val_accuracy for c in tried)
+    return next(c for c in tried if c.val_accuracy >= best - tie)
+
+
+def explain(choice: Choice) -> str:
+    """One sentence per candidate on why it won or lost, from the measured numbers."""
+    winner, lines = choice.winner, []
+    for c in choice.tried:
+        gap = c.val_accuracy - winner.val_accuracy
+        if c is winner:
+            lines.append(f"chosen: {c.name} ({c.val_accuracy:.3f} on validation, {c.seconds:.0f} s)")
+        elif gap >= 0:
+            lines.append(f"{c.name} scored {gap:+.3f} but within the tie margin, and costs more time")
+        else:
+            lines.append(f"{c.name} scored {-gap:.3f} lower on validation")
+    lines += [f"{name} skipped: it would not finish in the time budget" for name in choice.skipped]
+    return "\n".join(lines)
+
+
+def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0) -> Candidate:
+    """The baseline without transfer: the same architecture from random weights, all of it trained.
+
+    A fair baseline gets its own tuning: each learning rate in ``learning_rates`` is tried and
+    the best on validation is kept (random weights usually want larger steps than pretrained ones).
+    """
+    base = default_learning_rates(task)["scratch"]
+    runs = [finetune(task, "full", epochs, lr, pretrained=False, seed=seed, name=f"scratch lr={lr:g}")
+            for lr in (learning_rates or (base / 3, base))]
+    return max(runs, key=lambda run: run.val_accuracy)
