@@ -52,3 +52,49 @@ def test_finetune_keeps_the_best_validation_epoch(monkeypatch):
         run.val_accuracy)
     val_loader = data.make_loader(task.val, 8)
     assert training.evaluate(run.model, val_loader)["accuracy"] == run.val_accuracy  # the kept weights
+
+
+def test_the_probe_has_no_epochs_in_the_table():
+    tried = [candidate("probe", 0.5), strategy.Candidate("head", 0.4, 1.0, model=None, best_epoch=3)]
+    table = strategy.Choice(tried, [], tried[0]).table()
+    assert table["best_epoch"].tolist() == ["-", 3]
+
+
+def test_explanation_counts_the_gaps_in_validation_examples_and_calls_it_one_run():
+    tried = [candidate("probe", 0.600), candidate("head", 0.578)]
+    choice = strategy.Choice(tried, [], strategy.pick_winner(tried), n_val=45)
+    text = strategy.explain(choice)
+    assert "1 of 45 validation examples" in text and "one run" in text
+
+
+def _text_task(train, val, test):
+    (tr, tr_y), (va, va_y), (te, te_y) = train, val, test
+    return data.CsvTextTask("t", tr, tr_y, te, te_y, ["neg", "pos"], val_texts=va, val_labels=va_y)
+
+
+def test_majority_class_comes_from_the_training_labels():
+    # training is mostly 'pos', test mostly 'neg': the honest baseline answers 'pos' and scores 1/4 on test
+    task = _text_task((["a"] * 4, [1, 1, 1, 0]), (["a"], [1]), (["a"] * 4, [0, 0, 0, 1]))
+    name, accuracy = strategy.majority_class(task)
+    assert name == "pos" and accuracy == 0.25
+
+
+def test_simple_text_baseline_is_tfidf_with_c_chosen_on_validation():
+    good, bad = ["good film", "great fun", "good fun", "great film"], ["bad film", "awful plot", "bad plot", "awful film"]
+    task = _text_task((good + bad, [1] * 4 + [0] * 4), (["great plot", "awful fun"], [1, 0]),
+                      (["good plot", "bad fun"], [1, 0]))
+    baseline = strategy.simple_baseline(task)
+    assert baseline.name == "TF-IDF + logistic regression" and baseline.val_accuracy == 1.0
+    assert baseline.setting.startswith("C=") and baseline.test_accuracy(task) == 1.0
+
+
+def test_simple_image_baseline_is_logistic_regression_on_pixels():
+    torch.manual_seed(0)
+    labels = torch.arange(40) % 2
+    images = torch.randn(40, 3, 16, 16) * 0.1 + labels[:, None, None, None] * 1.0  # class 1 is brighter
+    task = data.FolderImageTask("t", TensorDataset(images[:24], labels[:24]), TensorDataset(images[32:], labels[32:]),
+                                ["dark", "bright"], 16, (0.5,) * 3, (0.5,) * 3,
+                                val=TensorDataset(images[24:32], labels[24:32]))
+    baseline = strategy.simple_baseline(task)
+    assert baseline.name == "logistic regression on pixels" and baseline.val_accuracy == 1.0
+    assert baseline.test_accuracy(task) == 1.0

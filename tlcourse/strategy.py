@@ -38,7 +38,7 @@ class Candidate:
     val_accuracy: float
     seconds: float
     model: nn.Module
-    best_epoch: int = 0
+    best_epoch: int | None = None  # fine-tuning only: the epoch whose weights were kept
     history: training.History | None = None
     tokenizer: object = None  # text models only
 
@@ -50,13 +50,15 @@ class Choice:
     tried: list[Candidate] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     winner: Candidate | None = None
+    n_val: int | None = None  # validation examples: one of them is 1 / n_val of accuracy
 
     def table(self):
-        """The candidates as a DataFrame: validation accuracy and seconds."""
+        """The candidates as a DataFrame: validation accuracy, seconds, the epoch kept ("-" for the probe)."""
         import pandas as pd
 
         return pd.DataFrame([{"strategy": c.name, "val_accuracy": round(c.val_accuracy, 3),
-                              "seconds": round(c.seconds, 1), "best_epoch": c.best_epoch} for c in self.tried])
+                              "seconds": round(c.seconds, 1),
+                              "best_epoch": "-" if c.best_epoch is None else c.best_epoch} for c in self.tried])
 
 
 # --- inputs for image and text tasks ----------------------------------------------------------
@@ -226,7 +228,7 @@ def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidat
     full fine-tuning epoch costs about three head-only epochs (the backward pass through the body).
     """
     learning_rates = {**default_learning_rates(task), **(learning_rates or {})}
-    choice, started = Choice(), time.perf_counter()
+    choice, started = Choice(n_val=validation_size(task)), time.perf_counter()
     for name in candidates:
         spent = time.perf_counter() - started
         if choice.tried and spent + _estimate(choice, name) > budget_seconds:
@@ -261,18 +263,29 @@ def pick_winner(tried: list[Candidate], tie: float = 0.01) -> Candidate:
     return next(c for c in tried if c.val_accuracy >= best - tie)
 
 
+def validation_size(task) -> int | None:
+    """How many examples the validation split holds (None for a task without one)."""
+    split = task.val_texts if is_text(task) else getattr(task, "val", None)
+    return None if split is None else len(split)
+
+
 def explain(choice: Choice) -> str:
-    """One sentence per candidate on why it won or lost, from the measured numbers."""
+    """One sentence per candidate on why it won or lost, from the measured numbers.
+
+    A gap is also given in validation examples: on a small split, 0.022 may be a single text.
+    """
     winner, lines = choice.winner, []
     for c in choice.tried:
         gap = c.val_accuracy - winner.val_accuracy
+        in_examples = f" ({round(abs(gap) * choice.n_val)} of {choice.n_val} validation examples)" if choice.n_val else ""
         if c is winner:
             lines.append(f"chosen: {c.name} ({c.val_accuracy:.3f} on validation, {c.seconds:.0f} s)")
         elif gap >= 0:
-            lines.append(f"{c.name} scored {gap:+.3f} but within the tie margin, and costs more time")
+            lines.append(f"{c.name} scored {gap:+.3f}{in_examples} but within the tie margin, and costs more time")
         else:
-            lines.append(f"{c.name} scored {-gap:.3f} lower on validation")
+            lines.append(f"{c.name} scored {-gap:.3f} lower on validation{in_examples}")
     lines += [f"{name} skipped: it would not finish in the time budget" for name in choice.skipped]
+    lines.append("one run with one seed and one split: a choice for this data, not a ranking of the strategies")
     return "\n".join(lines)
 
 
@@ -286,3 +299,67 @@ def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0) -> C
     runs = [finetune(task, "full", epochs, lr, pretrained=False, seed=seed, name=f"scratch lr={lr:g}")
             for lr in (learning_rates or (base / 3, base))]
     return max(runs, key=lambda run: run.val_accuracy)
+
+
+# --- the simple baselines a practitioner tries first --------------------------------------------
+
+
+def majority_class(task) -> tuple[str, float]:
+    """The most frequent class *in the training split*, and the test accuracy of always answering it.
+
+    The class is taken from training labels, as any model's would be; counting it on the test split
+    would let the test labels choose the baseline.
+    """
+    train_labels = task.train_labels if is_text(task) else data.dataset_labels(task.train).tolist()
+    test_labels = task.test_labels if is_text(task) else data.dataset_labels(task.test).tolist()
+    most_frequent = max(sorted(set(train_labels)), key=train_labels.count)
+    return task.classes[most_frequent], test_labels.count(most_frequent) / len(test_labels)
+
+
+@dataclass
+class SimpleBaseline:
+    """A scikit-learn model fitted on train, its setting chosen on validation."""
+
+    name: str
+    setting: str
+    val_accuracy: float
+    pipeline: object
+
+    def test_accuracy(self, task) -> float:
+        """Accuracy on the test split: call it once, at the end."""
+        inputs, labels = simple_inputs(task, "test")
+        return float(self.pipeline.score(inputs, labels))
+
+
+PIXEL_SIZE = 16  # pixels per side for the pixel baseline: enough for digits, few enough weights for ~100 images
+
+
+def simple_inputs(task, split: str):
+    """``(inputs, labels)`` of a split for the scikit-learn baselines: raw texts, or images shrunk to
+    ``PIXEL_SIZE`` and flattened into one row of numbers each."""
+    if is_text(task):
+        return getattr(task, f"{split}_texts"), getattr(task, f"{split}_labels")
+    dataset = {"train": task.train, "val": task.val, "test": task.test}[split]
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    small = nn.functional.interpolate(images.float(), size=(PIXEL_SIZE, PIXEL_SIZE), mode="area")
+    return small.flatten(1).numpy(), data.dataset_labels(dataset).numpy()
+
+
+def simple_baseline(task, strengths=(0.01, 0.1, 1.0, 10.0), seed: int = 0) -> SimpleBaseline:
+    """What a practitioner tries before any network: TF-IDF words + logistic regression for texts,
+    logistic regression on (shrunk) pixels for images. The regularisation ``C`` is chosen on validation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def pipeline(c):
+        first = TfidfVectorizer(ngram_range=(1, 2), min_df=1) if is_text(task) else StandardScaler()
+        return make_pipeline(first, LogisticRegression(C=c, max_iter=3000, random_state=seed))
+
+    (x_train, y_train), (x_val, y_val) = simple_inputs(task, "train"), simple_inputs(task, "val")
+    fitted = [(c, pipeline(c).fit(x_train, y_train)) for c in strengths]
+    scores = [fitted_pipeline.score(x_val, y_val) for _, fitted_pipeline in fitted]
+    best = int(np.argmax(scores))
+    name = "TF-IDF + logistic regression" if is_text(task) else "logistic regression on pixels"
+    return SimpleBaseline(name, f"C={fitted[best][0]:g}", float(scores[best]), fitted[best][1])
