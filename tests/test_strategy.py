@@ -98,3 +98,9 @@ def test_simple_image_baseline_is_logistic_regression_on_pixels():
     baseline = strategy.simple_baseline(task)
     assert baseline.name == "logistic regression on pixels" and baseline.val_accuracy == 1.0
     assert baseline.test_accuracy(task) == 1.0
+
+
+def test_by_default_one_validation_example_is_a_tie():
+    assert strategy.default_tie(45) == 1 / 45 and strategy.default_tie(1000) == 0.01 and strategy.default_tie(None) == 0.01
+    tried = [candidate("probe", 26 / 45), candidate("head", 27 / 45)]  # head ahead by one of 45 texts
+    assert strategy.pick_winner(tried, strategy.default_tie(45)).name == "probe"

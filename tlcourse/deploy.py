@@ -47,7 +47,9 @@ def save_classifier(path, model: nn.Module, task, metrics: dict | None = None, s
     preprocessing = ({"max_length": max_length} if kind == "text" else
                      {"image_size": task.image_size, "mean": list(task.mean), "std": list(task.std)})
     info = {"format": FORMAT_VERSION, "kind": kind, "model_name": model_name(model, kind, profile),
-            "classes": list(task.classes), "preprocessing": preprocessing, "profile": get_profile(profile),
+            "classes": list(task.classes), "preprocessing": preprocessing,
+            "pooling": "mean" if isinstance(model, models.MeanPoolingClassifier) else "cls",
+            "profile": get_profile(profile),
             "strategy": strategy, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     training.save_atomically({"info": info, "state_dict": state}, path)
@@ -75,7 +77,8 @@ def load_classifier(path) -> Classifier:
     saved = _read_file(path)
     info = saved["info"]
     if info["kind"] == "text":
-        model, tokenizer = models.text_classifier(len(info["classes"]), pretrained=False, name=info["model_name"])
+        model, tokenizer = models.text_classifier(len(info["classes"]), pretrained=False, name=info["model_name"],
+                                                  pooling=info.get("pooling", "cls"))
     else:
         model = models.image_classifier(len(info["classes"]), pretrained=False, name=info["model_name"])
         tokenizer = None

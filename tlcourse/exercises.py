@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .freezing import train_last_blocks
+from .models import mean_pool
 
 
 # --- reference solutions ----------------------------------------------------------------------
@@ -61,12 +62,6 @@ def warmup_linear_decay(step: int, total_steps: int, warmup_steps: int) -> float
 def block_learning_rates(num_blocks: int, lr: float, decay: float) -> list[float]:
     """Discriminative learning rates, first block first: the head (last block) gets ``lr``."""
     return [lr * decay ** (num_blocks - 1 - i) for i in range(num_blocks)]
-
-
-def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average of the token vectors ``[B, L, H]`` over the real tokens only -> ``[B, H]``."""
-    mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)
-    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1)
 
 
 def pca_2d(features: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from torch.utils.data import Subset, TensorDataset
 
 from .assets import data_dir
 from .freezing import blocks, new_head_name
+from .models import mean_pool
 from .profiles import get_device
 from .training import concat_batches, move_to, predict, save_atomically
 
@@ -90,9 +91,8 @@ def text_layer_features(model: nn.Module, loader, device=None) -> dict[str, torc
     for encoding, targets in loader:
         encoding = move_to(encoding, device)
         hidden_states = model.base_model(**encoding, output_hidden_states=True).hidden_states
-        mask = encoding["attention_mask"].unsqueeze(-1).float()
         for name, states in zip(names, hidden_states):
-            outputs[name].append(((states * mask).sum(1) / mask.sum(1)).float().cpu())
+            outputs[name].append(mean_pool(states, encoding["attention_mask"]).float().cpu())
         labels.append(targets)
     features = {name: concat_batches(parts) for name, parts in outputs.items()}
     features["labels"] = concat_batches(labels)

@@ -129,28 +129,80 @@ def text_model_path(profile: str | None = None, name: str | None = None) -> str:
     return str(asset_path(name)) if name in ASSETS else name
 
 
-def _load_text_model(path: str, num_labels: int, pretrained: bool):
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+# Sentence encoders trained so that the mean of the token vectors represents the sentence. Their
+# [CLS] vector and pooler were never trained for that; BERT-style models classify from [CLS].
+MEAN_POOLED_MODELS = {"minilm_l6"}
+
+
+def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token vectors ``[B, L, H]`` over the real tokens only (padding left out) -> ``[B, H]``."""
+    mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)
+    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+class MeanPoolingClassifier(nn.Module):
+    """A transformer encoder with a new linear head on the mean of its token vectors.
+
+    The attribute names follow Hugging Face's sequence classifiers (``base_model``, ``classifier``,
+    ``config``, outputs with ``.logits``), so freezing, feature extraction and training treat it
+    like ``AutoModelForSequenceClassification``.
+    """
+
+    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        encoder.pooler = None  # the [CLS] pooler is not used: no weights that never get a gradient
+        self.encoder, self.config = encoder, encoder.config
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    @property
+    def base_model(self) -> nn.Module:
+        return self.encoder
+
+    def forward(self, input_ids, attention_mask, **other_inputs):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **other_inputs).last_hidden_state
+        return SequenceClassifierOutput(logits=self.classifier(self.dropout(mean_pool(states, attention_mask))))
+
+
+def _load_text_model(path: str, num_labels: int, pretrained: bool, pooling: str):
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     with _quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(path)
+        if pooling == "mean":
+            encoder = AutoModel.from_pretrained(path) if pretrained else AutoModel.from_config(
+                AutoConfig.from_pretrained(path))
+            return MeanPoolingClassifier(encoder, num_labels), tokenizer
         if pretrained:
             return AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels), tokenizer
         config = AutoConfig.from_pretrained(path, num_labels=num_labels)
         return AutoModelForSequenceClassification.from_config(config), tokenizer
 
 
+def text_pooling(profile: str | None = None, name: str | None = None) -> str:
+    """``"mean"`` for a registered sentence encoder trained with mean pooling, else ``"cls"``."""
+    return "mean" if (name or TEXT_MODELS[get_profile(profile)]) in MEAN_POOLED_MODELS else "cls"
+
+
 def text_classifier(num_labels: int = 2, pretrained: bool = True, profile: str | None = None,
-                    name: str | None = None):
+                    name: str | None = None, pooling: str = "cls"):
     """Return ``(model, tokenizer)``: a transformer encoder with a fresh classification head.
 
     ``name`` is optional: a registered asset, a local folder or a Hub name (see :func:`text_model_path`).
     ``pretrained=False`` builds the same architecture from its config with random weights.
+    ``pooling`` says what the head reads: ``"cls"`` the [CLS] token through BERT's pooler (Hugging
+    Face's ``AutoModelForSequenceClassification``), ``"mean"`` the mean of the token vectors
+    (:class:`MeanPoolingClassifier`), ``"auto"`` the one the model was trained with (:func:`text_pooling`).
     """
     _check_num_classes(num_labels)
+    if pooling not in ("cls", "mean", "auto"):
+        raise ValueError(f"pooling must be 'cls', 'mean' or 'auto', not {pooling!r}.")
+    pooling = text_pooling(profile, name) if pooling == "auto" else pooling
     path = text_model_path(profile, name)
     try:
-        return _load_text_model(path, num_labels, pretrained)
+        return _load_text_model(path, num_labels, pretrained, pooling)
     except OSError as err:  # what transformers raises for a name it can neither find nor download
         raise AssetUnavailableError(
             f"Could not load the text model {path!r} from a local folder or the Hugging Face Hub: "

@@ -49,8 +49,11 @@ def load_results(path: str | Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def record(key: str, value):
-    """Store ``value`` (a number, or a list/dict of numbers) under ``key`` for this lesson; returns it."""
+def record(key: str, value) -> None:
+    """Store ``value`` (a number, or a list/dict of numbers) under ``key`` for this lesson.
+
+    Returns nothing, so a notebook cell that ends with ``record(...)`` shows no stray value.
+    """
     path = results_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     results = load_results(path)
@@ -58,4 +61,3 @@ def record(key: str, value):
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
     os.replace(tmp, path)
-    return value

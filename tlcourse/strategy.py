@@ -9,7 +9,8 @@ first, within a time budget you set:
 2. ``head``: the new head trained through the frozen network (fit, with augmentation-free batches);
 3. ``full``: every weight fine-tuned.
 
-The best validation accuracy wins (a tie within ``tie`` goes to the cheaper one). Each fine-tuning
+The best validation accuracy wins (a tie within ``tie``, one validation example by default, goes to
+the cheaper one). Each fine-tuning
 run keeps the weights of its best epoch on validation (early stopping). The test split is not
 touched here: measure the chosen model on it once, at the end.
 """
@@ -41,6 +42,7 @@ class Candidate:
     best_epoch: int | None = None  # fine-tuning only: the epoch whose weights were kept
     history: training.History | None = None
     tokenizer: object = None  # text models only
+    setting: str = ""  # the hyperparameter chosen on validation, e.g. "lr=0.001" or "C=0.1"
 
 
 @dataclass
@@ -56,7 +58,7 @@ class Choice:
         """The candidates as a DataFrame: validation accuracy, seconds, the epoch kept ("-" for the probe)."""
         import pandas as pd
 
-        return pd.DataFrame([{"strategy": c.name, "val_accuracy": round(c.val_accuracy, 3),
+        return pd.DataFrame([{"strategy": c.name, "setting": c.setting, "val_accuracy": round(c.val_accuracy, 3),
                               "seconds": round(c.seconds, 1),
                               "best_epoch": "-" if c.best_epoch is None else c.best_epoch} for c in self.tried])
 
@@ -71,7 +73,7 @@ def is_text(task) -> bool:
 def new_model(task, pretrained: bool = True):
     """``(model, tokenizer)`` for the task and the profile: the image or the text model (tokenizer None for images)."""
     if is_text(task):
-        return models.text_classifier(task.num_classes, pretrained=pretrained)
+        return models.text_classifier(task.num_classes, pretrained=pretrained, pooling="auto")
     return models.image_classifier(task.num_classes, pretrained=pretrained), None
 
 
@@ -145,8 +147,11 @@ def _cached_head_inputs(name: str, model, loader, dataset_key, cache_folder):
     return computed["x"].numpy(), computed["labels"].numpy()
 
 
-def try_probe(task, seed: int = 0, cache_folder=None) -> Candidate:
-    """A logistic regression on frozen pretrained features, fitted on train, scored on validation."""
+STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # the values of logistic regression's C tried on validation
+
+
+def try_probe(task, seed: int = 0, cache_folder=None, strengths=STRENGTHS) -> Candidate:
+    """A logistic regression on frozen pretrained features, fitted on train, its ``C`` chosen on validation."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -156,11 +161,13 @@ def try_probe(task, seed: int = 0, cache_folder=None) -> Candidate:
     train_loader, val_loader = loaders(task, tokenizer, batch_size=128, seed=seed)
     x_train, y_train = _cached_head_inputs("probe_train", model, train_loader, _data_key(task, "train"), cache_folder)
     x_val, y_val = _cached_head_inputs("probe_val", model, val_loader, _data_key(task, "val"), cache_folder)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
-    probe.fit(x_train, y_train)
-    fold_probe_into_head(model, probe)
-    return Candidate("probe", float(probe.score(x_val, y_val)), time.perf_counter() - started, model,
-                     tokenizer=tokenizer)
+    probes = [make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed)).fit(
+        x_train, y_train) for c in strengths]
+    scores = [probe.score(x_val, y_val) for probe in probes]
+    best = int(np.argmax(scores))  # the regularisation strength C is chosen on validation
+    fold_probe_into_head(model, probes[best])
+    return Candidate("probe", float(scores[best]), time.perf_counter() - started, model, tokenizer=tokenizer,
+                     setting=f"C={strengths[best]:g}")
 
 
 def _data_key(task, split: str):
@@ -205,7 +212,7 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
     if best < epochs:
         model.load_state_dict(keeper.snapshots[best])
     return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
-                     best, history, tokenizer)
+                     best, history, tokenizer, setting=f"lr={lr:g}")
 
 
 def default_learning_rates(task) -> dict[str, float]:
@@ -220,9 +227,12 @@ def default_learning_rates(task) -> dict[str, float]:
 
 
 def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidates=CANDIDATES,
-                    learning_rates: dict | None = None, tie: float = 0.01, seed: int = 0,
+                    learning_rates: dict | None = None, tie: float | None = None, seed: int = 0,
                     cache_folder=None, verbose: bool = True) -> Choice:
     """Try the ``candidates`` on the validation split, cheapest first, while time is left.
+
+    ``tie``: a candidate this close to the best counts as equal, and the cheaper one wins. By default
+    it is one validation example (at least 0.01): a gap of one example is not evidence.
 
     A candidate is skipped when the time spent so far says it would not finish in the budget: a
     full fine-tuning epoch costs about three head-only epochs (the backward pass through the body).
@@ -240,8 +250,9 @@ def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidat
             candidate = finetune(task, name, epochs, learning_rates[name], seed=seed)
         choice.tried.append(candidate)
         if verbose:
-            print(f"{name:>6}: validation accuracy {candidate.val_accuracy:.3f} in {candidate.seconds:.0f} s")
-    choice.winner = pick_winner(choice.tried, tie)
+            print(f"{name:>6} ({candidate.setting}): validation accuracy {candidate.val_accuracy:.3f} "
+                  f"in {candidate.seconds:.0f} s")
+    choice.winner = pick_winner(choice.tried, default_tie(choice.n_val) if tie is None else tie)
     if verbose:
         print(explain(choice))
     return choice
@@ -257,10 +268,15 @@ def _estimate(choice: Choice, name: str) -> float:
     return 3 * max(c.seconds for c in choice.tried)
 
 
+def default_tie(n_val: int | None) -> float:
+    """One validation example's worth of accuracy (0.01 when the split size is unknown, or larger)."""
+    return max(0.01, 1 / n_val) if n_val else 0.01
+
+
 def pick_winner(tried: list[Candidate], tie: float = 0.01) -> Candidate:
     """The best on validation; among those within ``tie`` of it, the first (cheapest) one tried."""
     best = max(c.val_accuracy for c in tried)
-    return next(c for c in tried if c.val_accuracy >= best - tie)
+    return next(c for c in tried if c.val_accuracy >= best - tie - 1e-9)  # 1e-9: float rounding of k / n
 
 
 def validation_size(task) -> int | None:
@@ -289,15 +305,19 @@ def explain(choice: Choice) -> str:
     return "\n".join(lines)
 
 
-def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0) -> Candidate:
+def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verbose: bool = True) -> Candidate:
     """The baseline without transfer: the same architecture from random weights, all of it trained.
 
     A fair baseline gets its own tuning: each learning rate in ``learning_rates`` is tried and
     the best on validation is kept (random weights usually want larger steps than pretrained ones).
     """
     base = default_learning_rates(task)["scratch"]
-    runs = [finetune(task, "full", epochs, lr, pretrained=False, seed=seed, name=f"scratch lr={lr:g}")
-            for lr in (learning_rates or (base / 3, base))]
+    runs = []
+    for lr in learning_rates or (base / 3, base):
+        runs.append(finetune(task, "full", epochs, lr, pretrained=False, seed=seed, name="from scratch"))
+        if verbose:
+            print(f"from scratch, lr={lr:g}: validation accuracy {runs[-1].val_accuracy:.3f} "
+                  f"(best epoch {runs[-1].best_epoch} of {epochs}, {runs[-1].seconds:.0f} s)")
     return max(runs, key=lambda run: run.val_accuracy)
 
 
@@ -345,7 +365,7 @@ def simple_inputs(task, split: str):
     return small.flatten(1).numpy(), data.dataset_labels(dataset).numpy()
 
 
-def simple_baseline(task, strengths=(0.01, 0.1, 1.0, 10.0), seed: int = 0) -> SimpleBaseline:
+def simple_baseline(task, strengths=STRENGTHS, seed: int = 0) -> SimpleBaseline:
     """What a practitioner tries before any network: TF-IDF words + logistic regression for texts,
     logistic regression on (shrunk) pixels for images. The regularisation ``C`` is chosen on validation."""
     from sklearn.feature_extraction.text import TfidfVectorizer
