@@ -120,3 +120,18 @@ def test_an_endless_answer_is_stopped(name, monkeypatch, capsys):
 def test_an_unknown_exercise_lists_the_valid_names():
     with pytest.raises(KeyError, match="kd_loss"):
         exercises.check("kd_los", lambda: None)
+
+
+def test_references_are_the_functions_the_package_itself_uses():
+    from tlcourse import freezing, models, training
+    from tlcourse.methods import dann, distillation, gradient_reversal, regularization
+
+    package_functions = {
+        "kd_loss": distillation.kd_loss, "reverse_gradient": gradient_reversal.reverse_gradient,
+        "dann_lambda": dann.reversal_strength, "proxy_a_distance": dann.a_distance_from_error,
+        "warmup_linear_decay": training.warmup_linear_decay, "freeze_all_but_last": freezing.train_last_blocks,
+        "block_learning_rates": freezing.block_learning_rates, "mean_pool": models.mean_pool,
+        "l2sp_penalty": regularization.l2sp_penalty, "feature_distance": regularization.feature_distance,
+    }
+    for name, function in package_functions.items():
+        assert exercises.get_exercise(name).reference is function, name

@@ -5,9 +5,15 @@ In a notebook an exercise is a function for the learner to complete, followed by
     my_answer = exercises.check("kd_loss", kd_loss)
 
 The check runs the learner's function and the reference solution on the same fixed
-inputs and says what is right or wrong, with a hint. It returns the function to use in
-the rest of the notebook: the learner's when it passes, otherwise the reference, so a
-notebook always runs to the end (this is how the committed notebooks run).
+inputs and says what is right or wrong, with a hint. It returns the learner's function
+when it passes, otherwise the reference, so code after it can use the name either way
+and a notebook always runs to the end (this is how the committed notebooks run).
+
+The reference solutions are the package's own functions wherever the package has one
+(``kd_loss`` is :func:`tlcourse.methods.distillation.kd_loss`, the freezing exercise is
+:func:`tlcourse.freezing.train_last_blocks`, ...): what the learner writes is what the
+course then uses. The rest (cross-entropy, Adam, the attention mask, PCA, softmax with a
+temperature) re-derive what PyTorch provides, and their references live here.
 ``exercises.show_solution("kd_loss")`` prints the reference code.
 
 Each exercise is a :class:`Exercise`: a reference solution, a way to make test inputs,
@@ -22,11 +28,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .freezing import train_last_blocks
+from .freezing import block_learning_rates, train_last_blocks
+from .methods.dann import a_distance_from_error, reversal_strength
+from .methods.distillation import kd_loss
+from .methods.gradient_reversal import reverse_gradient
+from .methods.regularization import feature_distance, l2sp_penalty
 from .models import mean_pool
+from .training import warmup_linear_decay
 
 
 # --- reference solutions ----------------------------------------------------------------------
@@ -52,18 +62,6 @@ def attention_mask(input_ids: torch.Tensor, pad_token_id: int) -> torch.Tensor:
     return (input_ids != pad_token_id).long()
 
 
-def warmup_linear_decay(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Learning-rate multiplier: rises linearly to 1 over the warm-up, then falls linearly to 0."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-
-def block_learning_rates(num_blocks: int, lr: float, decay: float) -> list[float]:
-    """Discriminative learning rates, first block first: the head (last block) gets ``lr``."""
-    return [lr * decay ** (num_blocks - 1 - i) for i in range(num_blocks)]
-
-
 def pca_2d(features: torch.Tensor) -> torch.Tensor:
     """Project ``[N, D]`` features on their two main directions of variance -> ``[N, 2]``."""
     centred = features - features.mean(dim=0)
@@ -71,59 +69,9 @@ def pca_2d(features: torch.Tensor) -> torch.Tensor:
     return centred @ vh[:2].T
 
 
-def l2sp_penalty(model: nn.Module, anchor: dict, alpha: float) -> torch.Tensor:
-    """``alpha/2 * sum ||w - w0||^2`` over the parameters named in ``anchor`` (the pretrained weights)."""
-    total = 0.0
-    for name, parameter in model.named_parameters():
-        if name in anchor:
-            total = total + (parameter - anchor[name]).pow(2).sum()
-    return 0.5 * alpha * total
-
-
-def feature_distance(features: torch.Tensor, source_features: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the squared Euclidean distance between the two feature vectors."""
-    return (features - source_features).pow(2).sum(dim=1).mean()
-
-
 def softmax_with_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """softmax(logits / T): T > 1 flattens the distribution, T < 1 sharpens it."""
     return torch.softmax(logits / temperature, dim=-1)
-
-
-def kd_loss(student_logits, teacher_logits, labels, temperature: float = 4.0, alpha: float = 0.5):
-    """alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels), batch means."""
-    soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
-                    F.log_softmax(teacher_logits / temperature, dim=1),
-                    reduction="batchmean", log_target=True)
-    hard = F.cross_entropy(student_logits, labels)
-    return alpha * temperature ** 2 * soft + (1 - alpha) * hard
-
-
-class GradientReversal(torch.autograd.Function):
-    """Identity on the way forward; multiplies the gradient by ``-lambd`` on the way back."""
-
-    @staticmethod
-    def forward(ctx, x, lambd):
-        ctx.lambd = lambd
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return -ctx.lambd * grad_output, None
-
-
-def reverse_gradient(x: torch.Tensor, lambd: float) -> torch.Tensor:
-    return GradientReversal.apply(x, lambd)
-
-
-def dann_lambda(progress: float, gamma: float = 10.0) -> float:
-    """Reversal strength over training (Ganin et al.): 0 at the start, rising smoothly towards 1."""
-    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
-
-
-def proxy_a_distance(domain_error: float) -> float:
-    """Proxy A-distance from the test error of a source-vs-target classifier: 2 (1 - 2 error)."""
-    return 2.0 * (1.0 - 2.0 * domain_error)
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -240,10 +188,10 @@ EXERCISES: dict[str, Exercise] = {
         "Write a torch.autograd.Function: forward returns x unchanged, backward returns -lambd * grad_output "
         "(and None for lambd)."),
     "dann_lambda": Exercise(
-        dann_lambda, lambda fn: (lambda: [round(fn(p), 6) for p in (0.0, 0.1, 0.5, 1.0)]),
+        reversal_strength, lambda fn: (lambda: [round(fn(p), 6) for p in (0.0, 0.1, 0.5, 1.0)]),
         "Use 2 / (1 + exp(-10 p)) - 1: zero at p=0, close to 1 at the end."),
     "proxy_a_distance": Exercise(
-        proxy_a_distance, lambda fn: (lambda: [round(fn(e), 6) for e in (0.0, 0.1, 0.5)]),
+        a_distance_from_error, lambda fn: (lambda: [round(fn(e), 6) for e in (0.0, 0.1, 0.5)]),
         "A classifier that cannot tell the domains apart has error 0.5 and distance 0; perfect separation "
         "(error 0) gives 2."),
 }
@@ -362,5 +310,7 @@ def show_solution(name: str) -> None:
     """Print the reference solution's source code."""
     reference = get_exercise(name).reference
     print(inspect.getsource(reference))
-    if name == "reverse_gradient":
-        print(inspect.getsource(GradientReversal))
+    if name == "reverse_gradient":  # the function applies an autograd.Function: show that too
+        from .methods.gradient_reversal import _ReverseGradient
+
+        print(inspect.getsource(_ReverseGradient))

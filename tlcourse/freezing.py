@@ -91,6 +91,12 @@ def keep_frozen_batchnorm_in_eval(model: nn.Module) -> int:
     return count
 
 
+def block_learning_rates(num_blocks: int, lr: float, decay: float) -> list[float]:
+    """Discriminative learning rates, first block first: the head (last block) gets ``lr``, and each
+    block below gets ``decay`` times the rate of the block above it."""
+    return [lr * decay ** (num_blocks - 1 - i) for i in range(num_blocks)]
+
+
 def layerwise_lr_groups(model: nn.Module, lr: float, decay: float = 0.5) -> list[dict]:
     """Parameter groups with "discriminative" learning rates: ``lr`` for the head, times ``decay`` per block down.
 
@@ -99,11 +105,11 @@ def layerwise_lr_groups(model: nn.Module, lr: float, decay: float = 0.5) -> list
     """
     ordered = blocks(model)
     groups = []
-    for depth, (name, block) in enumerate(reversed(ordered)):
+    for (name, block), rate in zip(ordered, block_learning_rates(len(ordered), lr, decay)):
         params = [p for p in block.parameters() if p.requires_grad]
         if params:
-            groups.append({"params": params, "lr": lr * decay ** depth, "name": name})
-    return groups
+            groups.append({"params": params, "lr": rate, "name": name})
+    return groups[::-1]  # head first, as before
 
 
 class GradualUnfreezing:

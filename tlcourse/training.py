@@ -201,6 +201,11 @@ def lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str)
     raise ValueError(f"Unknown schedule {schedule!r}: use 'cosine', 'linear' or 'constant'.")
 
 
+def warmup_linear_decay(step: int, total_steps: int, warmup_steps: int) -> float:
+    """The BERT recipe's multiplier: linear warm-up to 1, then a straight line down to 0 at ``total_steps``."""
+    return lr_multiplier(step, total_steps, warmup_steps, "linear")
+
+
 def make_scheduler(optimizer, total_steps: int, warmup: float = 0.0, schedule: str = "cosine"):
     """A LambdaLR that follows :func:`lr_multiplier`; ``warmup`` is a fraction of all steps."""
     warmup_steps = int(round(warmup * total_steps))

@@ -35,6 +35,20 @@ def head_parameter_names(model: nn.Module) -> set[str]:
     return {name for name, _ in model.named_parameters() if name.startswith(prefix)}
 
 
+def l2sp_penalty(model: nn.Module, anchor: dict, alpha: float) -> torch.Tensor:
+    """``alpha/2 * sum ||w - w0||^2`` over the trainable parameters named in ``anchor`` (their pretrained values)."""
+    total = 0.0
+    for name, p in model.named_parameters():
+        if p.requires_grad and name in anchor:
+            total = total + (p - anchor[name].to(p.device)).pow(2).sum()
+    return 0.5 * alpha * total
+
+
+def feature_distance(features: torch.Tensor, source_features: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the squared Euclidean distance between the two feature vectors."""
+    return (features - source_features).pow(2).sum(dim=1).mean()
+
+
 class L2SPLoss:
     """Cross-entropy + ``alpha/2 * ||w - w_pretrained||^2`` (body) + ``beta/2 * ||w_head||^2``.
 
@@ -49,15 +63,11 @@ class L2SPLoss:
 
     def penalty(self, model: nn.Module) -> torch.Tensor:
         """The regulariser alone (zero at the pretrained weights when ``beta`` is 0)."""
-        to_source, head_norm = 0.0, 0.0
+        head_norm = 0.0
         for name, p in model.named_parameters():
-            if not p.requires_grad:
-                continue
-            if name in self.head:
+            if p.requires_grad and name in self.head:
                 head_norm = head_norm + p.pow(2).sum()
-            else:
-                to_source = to_source + (p - self.anchor[name].to(p.device)).pow(2).sum()
-        return 0.5 * self.alpha * to_source + 0.5 * self.beta * head_norm
+        return l2sp_penalty(model, self.anchor, self.alpha) + 0.5 * self.beta * head_norm
 
     def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
         logits = model_logits(model, inputs)
@@ -82,7 +92,7 @@ class FeatureDistanceLoss:
         self.source.to(inputs.device)
         with torch.no_grad():
             target = self.source.global_pool(self.source.forward_features(inputs))
-        distance = (model.global_pool(feature_maps) - target).pow(2).sum(dim=1).mean()
+        distance = feature_distance(model.global_pool(feature_maps), target)
         return F.cross_entropy(logits, labels) + self.beta * distance, logits
 
 
