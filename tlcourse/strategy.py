@@ -18,6 +18,7 @@ touched here: measure the chosen model on it once, at the end.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +301,9 @@ def explain(choice: Choice) -> str:
             lines.append(f"{c.name} scored {gap:+.3f}{in_examples} but within the tie margin, and costs more time")
         else:
             lines.append(f"{c.name} scored {-gap:.3f} lower on validation{in_examples}")
+    lines += [f"{c.name} was best at its last epoch ({c.best_epoch}): it may still have been improving, more "
+              "epochs could change the choice" for c in choice.tried
+              if c.history is not None and c.best_epoch == len(c.history.val_acc)]
     lines += [f"{name} skipped: it would not finish in the time budget" for name in choice.skipped]
     lines.append("one run with one seed and one split: a choice for this data, not a ranking of the strategies")
     return "\n".join(lines)
@@ -382,4 +386,40 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0) -> SimpleBaseline:
     scores = [fitted_pipeline.score(x_val, y_val) for _, fitted_pipeline in fitted]
     best = int(np.argmax(scores))
     name = "TF-IDF + logistic regression" if is_text(task) else "logistic regression on pixels"
-    return SimpleBaseline(name, f"C={fitted[best][0]:g}", float(scores[best]), fitted[best][1])
+    setting = f"C={fitted[best][0]:g}" if is_text(task) else f"{PIXEL_SIZE}x{PIXEL_SIZE} px, C={fitted[best][0]:g}"
+    return SimpleBaseline(name, setting, float(scores[best]), fitted[best][1])
+
+
+# --- how much one small split can say -----------------------------------------------------------
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of an accuracy measured on ``n`` examples.
+
+    It is the range the accuracy could plausibly take on another split of the same size: on 30
+    test images one image is 0.033, and the interval is wide. (Wilson's interval stays inside [0, 1]
+    and behaves at 0 or n correct, where the simpler normal approximation does not.)
+    """
+    p = round(accuracy * n) / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def split_noise_report(scores: dict[str, float], n: int) -> str:
+    """Each accuracy with its count and 95% interval, and whether the best one's interval overlaps the others'.
+
+    Overlapping intervals are a rough, conservative check: they mean this split alone cannot tell
+    the two apart. Separate intervals are still one run with one seed.
+    """
+    intervals = {name: wilson_interval(score, n) for name, score in scores.items()}
+    lines = [f"{name}: {score:.3f} ({round(score * n)} of {n}; 95% interval {intervals[name][0]:.2f}-"
+             f"{intervals[name][1]:.2f})" for name, score in scores.items()]
+    best = max(scores, key=scores.get)
+    overlapping = [name for name in scores if name != best and intervals[name][1] >= intervals[best][0]]
+    if overlapping:
+        lines.append(f"{best} scored highest, but its interval overlaps that of {', '.join(overlapping)}: "
+                     f"on {n} examples this split cannot tell them apart")
+    else:
+        lines.append(f"{best} scored highest and its interval overlaps no other (still one run with one seed)")
+    return "\n".join(lines)
