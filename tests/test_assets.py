@@ -1,5 +1,6 @@
 """Assets load offline, are really pretrained, and fail or repair themselves clearly."""
 
+import dataclasses
 import shutil
 import urllib.request
 from pathlib import Path
@@ -128,7 +129,7 @@ def test_mnist_m_style_is_deterministic_and_coloured():
 
 
 def test_labelled_subset_is_balanced():
-    task = data.digits_task(32, (0.5,) * 3, (0.5,) * 3, "quick")
+    task = data.digits_task(dataclasses.replace(models.image_model_spec("quick"), image_size=32), "quick")
     subset = data.labelled_subset(task.train, 100, seed=1)
     counts = np.bincount(data.dataset_labels(subset).numpy(), minlength=10)
     assert len(subset) == 100 and counts.min() == counts.max() == 10

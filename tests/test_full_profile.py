@@ -67,8 +67,9 @@ def test_full_image_path_resnet50_on_cifar10(full_profile, monkeypatch):
 
     spec = models.image_model_spec()
     assert spec.image_size == 224 and spec.mean == models.IMAGENET_MEAN
-    task = data.cifar10_task(32, spec.mean, spec.std)  # 32 px keeps the test fast
+    task = data.image_task(dataclasses.replace(spec, image_size=32))  # 32 px keeps the test fast
     assert (len(task.train), len(task.test)) == (100, 20) and task.classes[0] == "airplane"
+    assert (task.image_size, task.mean) == (32, models.IMAGENET_MEAN)
     result = experiments.finetune_image_classifier(task, 20, epochs=1, batch_size=10,
                                                    test_loader=data.make_loader(task.test, 10))
     assert 0.0 <= result.accuracy <= 1.0 and len(result.history.epoch) == 1

@@ -1,5 +1,6 @@
 """Robustness of the training core: a killed run resumes exactly, runs repeat exactly, bad input is explained."""
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def test_killed_training_process_resumes_to_the_same_weights(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_digits():
-    task = data.digits_task(32, (0.5,) * 3, (0.5,) * 3)
+    task = data.digits_task(dataclasses.replace(models.image_model_spec("quick"), image_size=32))
     test_loader = data.make_loader(torch.utils.data.Subset(task.test, range(300)), 300)
     return task, test_loader
 

@@ -205,24 +205,49 @@ def _refuse_single_image(x: torch.Tensor) -> None:
                          "them as images[:, None], shaped [N, 1, H, W].)")
 
 
-def digits_task(image_size: int, mean, std, profile: str | None = None, style: str = "mnist",
-                seed: int = 0) -> ImageTask:
-    """Digits as an :class:`ImageTask`: ``style="mnist"`` (grey) or ``"mnist_m"`` (on photos)."""
+def _spec_or_profile_default(spec, profile: str | None):
+    """The input ``spec`` given (an :class:`~tlcourse.models.ImageModelSpec`), else the profile's image model's."""
+    from .models import image_model_spec
+
+    return spec or image_model_spec(profile)
+
+
+def image_task(spec=None, profile: str | None = None, augment: bool = True, seed: int = 0) -> ImageTask:
+    """The profile's image data, prepared for ``spec``: 5,000 MNIST digits (quick) or CIFAR-10 (full).
+
+    Like :func:`text_task`, the profile decides here, so a notebook needs no ``if quick ... else``.
+    ``augment`` applies to CIFAR-10's training images (the digits are tensors prepared once).
+    """
+    spec = _spec_or_profile_default(spec, profile)
+    if get_profile(profile) == "quick":
+        return digits_task(spec, profile, seed=seed)
+    return cifar10_task(spec, augment=augment)
+
+
+def digits_task(spec=None, profile: str | None = None, style: str = "mnist", seed: int = 0) -> ImageTask:
+    """Digits as an :class:`ImageTask`: ``style="mnist"`` (grey) or ``"mnist_m"`` (on photos).
+
+    Images are resized and normalised once for ``spec`` (an :class:`~tlcourse.models.ImageModelSpec`:
+    size, mean, std), by default the profile's image model.
+    """
+    spec = _spec_or_profile_default(spec, profile)
     train_x, train_y, test_x, test_y = mnist_digits(profile, seed=seed)
     if style == "mnist_m":
         train_x, test_x = blend_with_photos(train_x, seed=seed), blend_with_photos(test_x, seed=seed + 1)
     elif style != "mnist":
         raise ValueError(f"Unknown digit style {style!r}: use 'mnist' or 'mnist_m'.")
-    train = TensorDataset(to_model_input(train_x, image_size, mean, std), train_y)
-    test = TensorDataset(to_model_input(test_x, image_size, mean, std), test_y)
-    return ImageTask(style, train, test, DIGIT_CLASSES, image_size, tuple(mean), tuple(std))
+    train = TensorDataset(to_model_input(train_x, spec.image_size, spec.mean, spec.std), train_y)
+    test = TensorDataset(to_model_input(test_x, spec.image_size, spec.mean, spec.std), test_y)
+    return ImageTask(style, train, test, DIGIT_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std))
 
 
-def cifar10_task(image_size: int, mean, std, augment: bool = True) -> ImageTask:
-    """CIFAR-10 upscaled to ``image_size`` (full profile): transforms run per image in the loader workers."""
+def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
+    """CIFAR-10 upscaled for ``spec`` (full profile): transforms run per image in the loader workers."""
     from torchvision import transforms as T
     from torchvision.datasets import CIFAR10
 
+    spec = _spec_or_profile_default(spec, "full")
+    image_size, mean, std = spec.image_size, spec.mean, spec.std
     root = asset_path("cifar10")
     normalise = [T.ToTensor(), T.Normalize(mean, std)]
     resize = T.Resize(image_size, antialias=True)

@@ -99,22 +99,37 @@ def plot_bars(groups: dict, ylabel: str = "accuracy", title: str = "") -> plt.Fi
     return fig
 
 
+def _labelled_points(ax, rows: list[dict], x: str, name: str, xlabel: str) -> None:
+    """One point per row at ``(row[x], row["accuracy"])``, annotated with ``row[name]``."""
+    for row in rows:
+        ax.scatter(row[x], row["accuracy"], s=40)
+        ax.annotate(row[name], (row[x], row["accuracy"]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    ax.set(xlabel=xlabel, ylabel="test accuracy")
+    ax.grid(alpha=0.3)
+
+
 def plot_tradeoff(rows: list[dict], title: str = "") -> plt.Figure:
     """Accuracy against trainable parameters and against time per epoch, one labelled point per strategy.
 
     ``rows``: dicts with ``strategy``, ``accuracy``, ``trainable`` (parameters) and ``seconds_per_epoch``.
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, label in [(axes[0], "trainable", "trainable parameters"),
-                           (axes[1], "seconds_per_epoch", "seconds per epoch")]:
-        for row in rows:
-            ax.scatter(row[key], row["accuracy"])
-            ax.annotate(row["strategy"], (row[key], row["accuracy"]), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
-        ax.set(xlabel=label, ylabel="test accuracy")
-        ax.grid(alpha=0.3)
+    _labelled_points(axes[0], rows, "trainable", "strategy", "trainable parameters")
+    _labelled_points(axes[1], rows, "seconds_per_epoch", "strategy", "seconds per epoch")
     axes[0].set_xscale("symlog", linthresh=1e4)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_size_vs_accuracy(rows: list[dict], title: str = "size vs accuracy") -> plt.Figure:
+    """Accuracy against compressed size on disk (log scale), one labelled point per model.
+
+    ``rows``: dicts with ``model``, ``accuracy`` and ``gzip_KB`` (what ``methods.compression.report`` returns).
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    _labelled_points(ax, rows, "gzip_KB", "model", "size on disk, gzip-compressed (KB, log scale)")
+    ax.set(xscale="log", title=title)
     fig.tight_layout()
     return fig
 

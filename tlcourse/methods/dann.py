@@ -24,12 +24,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from ..features import extract_features
+from ..models import ImageModelSpec
 from ..profiles import get_device
 from ..training import History, evaluate, progress_enabled, seed_everything
 from .gradient_reversal import GradientReversal
 
 
 FEATURE_DIM = 48 * 4 * 4
+# What the digit CNN below takes: 28x28 colour digits scaled to [-1, 1] (pass it to data.digits_task).
+DIGIT_CNN_INPUT = ImageModelSpec("dann_digit_cnn", asset="", image_size=28, mean=(0.5,) * 3, std=(0.5,) * 3)
 
 
 def digit_feature_extractor() -> nn.Sequential:

@@ -1,0 +1,51 @@
+"""Nothing in the course assumes a CPU: with a (mocked) Colab T4 present, the GPU path is chosen.
+
+The real GPU checks run on a GPU machine when one is lent; this test runs everywhere and fails if
+code starts taking the CPU for granted (a hard-coded device, profile or precision).
+"""
+
+import torch
+
+import tlcourse
+from tlcourse import cli, data, models, training
+
+
+def _pretend_a_t4(monkeypatch):
+    monkeypatch.delenv("TLCOURSE_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args: (7, 5))
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+
+
+def test_setup_picks_the_gpu_the_full_profile_and_cudnn_benchmark(monkeypatch, capsys):
+    _pretend_a_t4(monkeypatch)
+    lesson = tlcourse.setup("gpu_check")
+    assert lesson.profile == "full" and not lesson.quick and lesson.device.type == "cuda"
+    assert torch.backends.cudnn.benchmark
+    assert "profile full | device cuda" in capsys.readouterr().out
+
+
+def test_on_a_t4_training_uses_fp16_with_a_scaler_not_bf16(monkeypatch):
+    _pretend_a_t4(monkeypatch)
+    assert training.get_device().type == "cuda"
+    assert training.autocast_dtype(torch.device("cuda")) == torch.float16
+
+
+def test_the_full_profile_models_and_data_are_chosen(monkeypatch):
+    _pretend_a_t4(monkeypatch)
+    assert models.image_model_spec().name == "resnet50" and models.TEXT_MODELS[tlcourse.get_profile()] == "bert_base_uncased"
+    assert models.text_pooling() == "cls"  # BERT-base classifies from [CLS]
+
+
+def test_doctor_reports_the_gpu(monkeypatch, capsys):
+    _pretend_a_t4(monkeypatch)
+    cli.doctor()
+    out = capsys.readouterr().out
+    assert "device  : cuda (Tesla T4)" in out and "profile : full" in out
+
+
+def test_image_task_follows_the_profile_in_quick(monkeypatch):
+    monkeypatch.setenv("TLCOURSE_PROFILE", "quick")
+    task = data.image_task()
+    assert task.name == "mnist" and task.image_size == models.image_model_spec().image_size
