@@ -157,12 +157,25 @@ def cached(name: str, compute: Callable[[], dict[str, torch.Tensor]], *depends_o
     return features, path, False
 
 
-def linear_probe(train: dict, test: dict, layer: str, max_iter: int = 2000) -> float:
-    """Test accuracy of a logistic regression trained on one layer's cached features."""
+def make_probe(c: float = 1.0, max_iter: int = 2000):
+    """A linear probe (unfitted): each feature standardised, then a logistic regression with strength ``C``.
+
+    Standardising first matters: features of different layers differ in scale by orders of
+    magnitude, and the regularisation would otherwise treat them unequally.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
-    probe.fit(train[layer].numpy(), train["labels"].numpy())
-    return float(probe.score(test[layer].numpy(), test["labels"].numpy()))
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+
+
+def probe_accuracy(train_x, train_y, test_x, test_y, max_iter: int = 2000) -> float:
+    """Test accuracy of a linear probe fitted on ``(train_x, train_y)`` (tensors or arrays)."""
+    probe = make_probe(max_iter=max_iter).fit(np.asarray(train_x), np.asarray(train_y))
+    return float(probe.score(np.asarray(test_x), np.asarray(test_y)))
+
+
+def linear_probe(train: dict, test: dict, layer: str, max_iter: int = 2000) -> float:
+    """Test accuracy of a linear probe trained on one layer's cached features."""
+    return probe_accuracy(train[layer], train["labels"], test[layer], test["labels"], max_iter)

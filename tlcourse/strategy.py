@@ -153,17 +153,12 @@ STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # the values of logistic regression's C trie
 
 def try_probe(task, seed: int = 0, cache_folder=None, strengths=STRENGTHS) -> Candidate:
     """A logistic regression on frozen pretrained features, fitted on train, its ``C`` chosen on validation."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     started = time.perf_counter()
     model, tokenizer = new_model(task)
     train_loader, val_loader = loaders(task, tokenizer, batch_size=128, seed=seed)
     x_train, y_train = _cached_head_inputs("probe_train", model, train_loader, _data_key(task, "train"), cache_folder)
     x_val, y_val = _cached_head_inputs("probe_val", model, val_loader, _data_key(task, "val"), cache_folder)
-    probes = [make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed)).fit(
-        x_train, y_train) for c in strengths]
+    probes = [features.make_probe(c, max_iter=3000).fit(x_train, y_train) for c in strengths]
     scores = [probe.score(x_val, y_val) for probe in probes]
     best = int(np.argmax(scores))  # the regularisation strength C is chosen on validation
     fold_probe_into_head(model, probes[best])

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from ..features import extract_features
+from ..features import extract_features, make_probe
 from ..models import ImageModelSpec
 from ..profiles import get_device
 from ..training import History, evaluate, progress_enabled, seed_everything
@@ -146,15 +146,12 @@ def proxy_a_distance(source_features, target_features, seed: int = 0) -> float:
     Trained on half of each domain's features, tested on the other half. 0: the domains are
     indistinguishable; 2: perfectly separable.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     x = np.concatenate([np.asarray(source_features), np.asarray(target_features)])
     y = np.concatenate([np.zeros(len(source_features)), np.ones(len(target_features))])
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=seed)
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
+    classifier = make_probe().fit(x_train, y_train)
     return a_distance_from_error(1.0 - classifier.score(x_test, y_test))
 
 
