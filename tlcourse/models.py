@@ -222,6 +222,23 @@ def imagenet_categories() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
 
 
+@torch.no_grad()
+def imagenet_top_classes(model: nn.Module, photo, k: int = 3, spec: ImageModelSpec | None = None) -> list[tuple[str, float]]:
+    """The ``k`` ImageNet classes a pretrained 1,000-class model sees in one photo, with probabilities.
+
+    ``photo``: an ``[H, W, 3]`` uint8 array (e.g. ``skimage.data.chelsea()``). It is fed at 224 px, the
+    size ImageNet models were trained at, normalised for ``spec`` (the profile's image model by default).
+    """
+    from .data import to_model_input
+
+    spec = spec or image_model_spec()
+    x = to_model_input(torch.as_tensor(photo).permute(2, 0, 1)[None], 224, spec.mean, spec.std)
+    probabilities = model.eval()(x.to(next(model.parameters()).device)).softmax(dim=1)[0]
+    top = probabilities.topk(k)
+    names = imagenet_categories()
+    return [(names[i], float(p)) for p, i in zip(top.values, top.indices.tolist())]
+
+
 
 class SmallCNN(nn.Module):
     """A compact student network for 3-channel images: two conv blocks and a two-layer classifier.
