@@ -74,8 +74,11 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
                              warmup: float = 0.1, schedule: str = "linear", seed: int = 0, test_loader=None,
                              strategy: str = "full", strategy_options: dict | None = None,
                              measure_memory: bool = False, model=None, tokenizer=None,
-                             checkpoint=None) -> RunResult:
-    """Fine-tune the profile's text model on all of ``task``'s training texts (the BERT recipe)."""
+                             checkpoint=None, val_loader=None) -> RunResult:
+    """Fine-tune the profile's text model on all of ``task``'s training texts (the BERT recipe).
+
+    With ``val_loader`` the history holds a validation accuracy after every epoch (for the curves).
+    """
     training.seed_everything(seed)
     if model is None:
         model, tokenizer = models.text_classifier(task.num_classes, pretrained=pretrained)
@@ -84,7 +87,8 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
                                     shuffle=True, seed=seed)
     test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
     return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, epochs=epochs, lr=lr,
-                              weight_decay=weight_decay, warmup=warmup, schedule=schedule, checkpoint=checkpoint)
+                              weight_decay=weight_decay, warmup=warmup, schedule=schedule, checkpoint=checkpoint,
+                              val_loader=val_loader)
 
 
 def _train_and_measure(model, train_loader, test_loader, fit_options: dict, measure_memory: bool,
