@@ -370,11 +370,12 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0) -> SimpleBaseline:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     def pipeline(c):
-        first = TfidfVectorizer(ngram_range=(1, 2), min_df=1) if is_text(task) else StandardScaler()
-        return make_pipeline(first, LogisticRegression(C=c, max_iter=3000, random_state=seed))
+        if is_text(task):
+            return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=1),
+                                 LogisticRegression(C=c, max_iter=3000, random_state=seed))
+        return features.make_probe(c, max_iter=3000)  # pixels: the same standardised probe as on features
 
     (x_train, y_train), (x_val, y_val) = simple_inputs(task, "train"), simple_inputs(task, "val")
     fitted = [(c, pipeline(c).fit(x_train, y_train)) for c in strengths]
