@@ -46,11 +46,11 @@ def test_frozen_batchnorm_statistics_stay_fixed_in_fit(cnn):
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     loader = data.make_loader(TensorDataset(x, y), 8, shuffle=True)
     training.fit(model, loader, epochs=1, lr=1e-2)
-    after = model.state_dict()
+    after = {k: v.cpu() for k, v in model.state_dict().items()}  # fit moved the model to the GPU, if there is one
     assert all(torch.equal(before[k], after[k]) for k in before)
     # and with frozen_batchnorm="train" they drift: the test can fail
     training.fit(model, loader, epochs=1, lr=1e-2, frozen_batchnorm="train")
-    assert not all(torch.equal(before[k], model.state_dict()[k]) for k in before)
+    assert not all(torch.equal(before[k], model.state_dict()[k].cpu()) for k in before)
 
 
 def test_layerwise_lr_groups_decay_downwards(cnn):

@@ -79,6 +79,23 @@ def test_label_outside_num_classes_is_explained():
         training.fit(small_net(), data.make_loader(bad, 32), epochs=1)
 
 
+def test_label_outside_num_classes_is_caught_before_any_loss_is_computed():
+    """On a GPU, cross-entropy with such a label fails inside a kernel ("device-side assert triggered")
+    and every later CUDA call in the session fails too, until the runtime restarts (seen on an H200:
+    one wrong label made 28 later tests fail). So the check must come before the loss, not after."""
+    x, y = blobs().tensors
+    losses_computed = []
+
+    def spying_loss(model, inputs, labels):
+        logits = model(inputs)
+        losses_computed.append(1)
+        return torch.nn.functional.cross_entropy(logits, labels), logits
+
+    with pytest.raises(ValueError, match="Label 4 is outside 0..3"):
+        training.fit(small_net(), data.make_loader(TensorDataset(x, y + 1), 32), epochs=1, loss_fn=spying_loss)
+    assert losses_computed == []
+
+
 def test_empty_loader_is_explained():
     empty = TensorDataset(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError, match="no batches"):

@@ -241,21 +241,35 @@ def digits_task(spec=None, profile: str | None = None, style: str = "mnist", see
     return ImageTask(style, train, test, DIGIT_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std))
 
 
+def cifar10_transforms(spec, augment: bool = True):
+    """The per-image transforms of the full profile's CIFAR-10: (training, test).
+
+    Images stay 32 px uint8 in memory and are upscaled to the model's size one at a time in the
+    loader workers, so no epoch ever holds the data set at model resolution (50,000 images at
+    224 px in float32 would be 30 GB).
+    """
+    from torchvision import transforms as T
+
+    image_size = spec.image_size
+    normalise = [T.ToTensor(), T.Normalize(spec.mean, spec.std)]
+    resize = T.Resize(image_size, antialias=True)
+    test_tf = T.Compose([resize] + normalise)
+    if not augment:
+        return test_tf, test_tf
+    return T.Compose([resize, T.RandomCrop(image_size, padding=image_size // 8), T.RandomHorizontalFlip()]
+                     + normalise), test_tf
+
+
 def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
     """CIFAR-10 upscaled for ``spec`` (full profile): transforms run per image in the loader workers."""
-    from torchvision import transforms as T
     from torchvision.datasets import CIFAR10
 
     spec = _spec_or_profile_default(spec, "full")
-    image_size, mean, std = spec.image_size, spec.mean, spec.std
     root = asset_path("cifar10")
-    normalise = [T.ToTensor(), T.Normalize(mean, std)]
-    resize = T.Resize(image_size, antialias=True)
-    train_tf = T.Compose([resize, T.RandomCrop(image_size, padding=image_size // 8), T.RandomHorizontalFlip()]
-                         + normalise) if augment else T.Compose([resize] + normalise)
+    train_tf, test_tf = cifar10_transforms(spec, augment)
     train = CIFAR10(root, train=True, transform=train_tf)
-    test = CIFAR10(root, train=False, transform=T.Compose([resize] + normalise))
-    return ImageTask("cifar10", train, test, CIFAR10_CLASSES, image_size, tuple(mean), tuple(std))
+    test = CIFAR10(root, train=False, transform=test_tf)
+    return ImageTask("cifar10", train, test, CIFAR10_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std))
 
 
 # --- text -------------------------------------------------------------------------------------

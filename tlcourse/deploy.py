@@ -99,12 +99,17 @@ def _model_inputs(classifier: Classifier, items: list):
 
 
 def classify(classifier: Classifier, items, batch_size: int = 64) -> list[tuple[str, float]]:
-    """``(class name, probability)`` for each input: image paths or PIL images, or strings."""
+    """``(class name, probability)`` for each input: image paths or PIL images, or strings.
+
+    Always in full fp32, on any device: with mixed precision the same image would get slightly
+    different probabilities on a T4 (fp16), an A100 (bf16) and a CPU (fp32).
+    """
     items = list(items) if isinstance(items, (list, tuple)) else [items]
     results = []
     for start in range(0, len(items), batch_size):
         batch = _model_inputs(classifier, items[start:start + batch_size])
-        logits, _ = training.predict(classifier.model, [(batch, torch.zeros(len(items[start:start + batch_size])))])
+        labels = torch.zeros(len(items[start:start + batch_size]))
+        logits, _ = training.predict(classifier.model, [(batch, labels)], precision="fp32")
         probabilities, indices = logits.softmax(dim=1).max(dim=1)
         results += [(classifier.classes[i], float(p)) for p, i in zip(probabilities, indices.tolist())]
     return results

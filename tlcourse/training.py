@@ -15,6 +15,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -126,11 +127,34 @@ def _check_batch(labels: torch.Tensor, logits: torch.Tensor) -> None:
         raise ValueError(f"The model returned logits of shape {tuple(logits.shape)}; expected [batch, classes].")
     if logits.shape[0] != labels.shape[0]:
         raise ValueError(f"The model returned {logits.shape[0]} predictions for a batch of {labels.shape[0]} labels.")
-    num_classes = logits.shape[1]
+    _check_label_range(labels, logits.shape[1])
+
+
+def _check_label_range(labels: torch.Tensor, num_classes: int) -> None:
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_classes:
         raise ValueError(f"Label {high if high >= num_classes else low} is outside 0..{num_classes - 1}: "
                          f"the model has {num_classes} outputs. Does the head match the number of classes?")
+
+
+@contextlib.contextmanager
+def _labels_checked_when_the_model_returns(model: nn.Module, cpu_labels: torch.Tensor):
+    """Check the labels against the model's number of outputs as soon as its forward pass returns.
+
+    Checking after the loss is too late on a GPU: cross-entropy with a label >= the number of outputs
+    fails inside a kernel ("device-side assert triggered"), and from then on every CUDA call of the
+    session fails, until the runtime is restarted. A forward hook runs before any loss is computed.
+    """
+    def check(module, args, output):
+        logits = getattr(output, "logits", output)
+        if isinstance(logits, torch.Tensor) and logits.dim() == 2:
+            _check_label_range(cpu_labels, logits.shape[1])
+
+    handle = model.register_forward_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Tensor, cpu_labels: torch.Tensor):
@@ -138,7 +162,8 @@ def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Te
     GPU values would make the CPU wait for the GPU at every step."""
     check_labels(cpu_labels)
     try:
-        loss, logits = loss_fn(model, inputs, labels)
+        with _labels_checked_when_the_model_returns(model, cpu_labels):
+            loss, logits = loss_fn(model, inputs, labels)
     except IndexError:  # cross-entropy met a label >= number of outputs: say which, and why
         with torch.no_grad():
             _check_batch(cpu_labels, model_logits(model, inputs))
@@ -267,6 +292,8 @@ def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history,
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history.as_dict(),
              "torch_rng": torch.get_rng_state(), "settings": settings}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()  # dropout on a GPU draws from these generators
     if scaler.is_enabled():
         state["scaler"] = scaler.state_dict()
     if getattr(loader, "generator", None) is not None:
@@ -315,6 +342,8 @@ def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, s
     if scaler.is_enabled() and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     if "loader_rng" in state and getattr(loader, "generator", None) is not None:
         loader.generator.set_state(state["loader_rng"])
     return state["epoch"], History(**state["history"])
@@ -473,7 +502,12 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
             raise _diverged(epoch, step, optimizer.param_groups[0]["lr"])
         scaler.step(optimizer)  # disabled: optimizer.step()
         scaler.update()
-        scheduler.step()
+        with warnings.catch_warnings():
+            # fp16: the GradScaler skips the first step or two while it finds its scale, and the scheduler
+            # would warn on every run that it stepped before the optimizer. Harmless: the schedule is one
+            # step ahead.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            scheduler.step()
         n = len(labels)
         total_loss += loss.detach().float() * n
         correct += (logits.detach().argmax(dim=1) == labels).sum()
