@@ -77,10 +77,9 @@ def bert_base():
     return BertForSequenceClassification(BertConfig(num_labels=2))
 
 
-def measure(name: str, n: int, run, **facts) -> dict:
-    """Run ``run()`` (which returns seconds per pass, warm-up first) and report examples per second."""
-    torch.cuda.reset_peak_memory_stats()
-    seconds = run()
+def measure(name: str, n: int, seconds: list[float], **facts) -> dict:
+    """Examples per second of the fastest pass after the first (warm-up), and the GPU memory peak since the
+    caller's last ``torch.cuda.reset_peak_memory_stats()``."""
     best = min(seconds[1:]) if len(seconds) > 1 else seconds[0]
     result = {"workload": name, "examples": n, "examples_per_s": round(n / best, 1),
               "peak_gpu_MB": round(torch.cuda.max_memory_allocated() / 2**20), **facts}
@@ -104,24 +103,28 @@ def image_workloads(n: int, precision: str) -> list[dict]:
     train_loader = data.make_loader(RandomCifar(n, train_tf), 32, shuffle=True)
     test_loader = data.make_loader(RandomCifar(n, test_tf), 256)
     model = resnet50()
+    torch.cuda.reset_peak_memory_stats()
     history = training.fit(model, train_loader, epochs=2, lr=1e-4, precision=precision, progress=False)
     facts = {"model": "resnet50", "image_size": spec.image_size, "precision": precision}
-    rows = [measure("resnet50 train", n, lambda: history.seconds, batch_size=32, **facts)]
-    rows.append(measure("resnet50 predict", n, lambda: timed_passes(
-        2, lambda: training.predict(model, test_loader, precision=precision)), batch_size=256, **facts))
+    rows = [measure("resnet50 train", n, history.seconds, batch_size=32, **facts)]
+    torch.cuda.reset_peak_memory_stats()
+    seconds = timed_passes(2, lambda: training.predict(model, test_loader, precision=precision))
+    rows.append(measure("resnet50 predict", n, seconds, batch_size=256, **facts))
     return rows
 
 
 def text_workloads(n: int, precision: str, length: int = 64) -> list[dict]:
     dataset = RandomTokens(n, length)
     model = bert_base()
+    torch.cuda.reset_peak_memory_stats()
     history = training.fit(model, data.make_loader(dataset, 32, shuffle=True, workers=0), epochs=2, lr=2e-5,
                            precision=precision, progress=False)
     facts = {"model": "bert-base", "sequence_length": length, "precision": precision}
-    rows = [measure("bert-base train", n, lambda: history.seconds, batch_size=32, **facts)]
-    rows.append(measure("bert-base predict", n, lambda: timed_passes(
-        2, lambda: training.predict(model, data.make_loader(dataset, 128, workers=0), precision=precision)),
-        batch_size=128, **facts))
+    rows = [measure("bert-base train", n, history.seconds, batch_size=32, **facts)]
+    torch.cuda.reset_peak_memory_stats()
+    seconds = timed_passes(2, lambda: training.predict(model, data.make_loader(dataset, 128, workers=0),
+                                                        precision=precision))
+    rows.append(measure("bert-base predict", n, seconds, batch_size=128, **facts))
     return rows
 
 

@@ -248,3 +248,35 @@ def test_distillation_loss_leaves_the_callers_teacher_alone():
     assert all(p.requires_grad for p in teacher.parameters())
     assert all(p.grad is None for p in teacher.parameters())
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+
+
+def test_teacher_logits_computed_once_train_like_asking_the_teacher_every_batch():
+    """Without augmentation a frozen teacher says the same about an image in every epoch, so its logits can be
+    computed once: the student then trains to the same weights, and the teacher runs once, not every batch."""
+    from tlcourse.methods.distillation import DistillationLoss, PrecomputedDistillationLoss, WithTeacherLogits
+
+    class CountingTeacher(nn.Linear):
+        calls = 0
+
+        def forward(self, x):
+            CountingTeacher.calls += 1
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    teacher = CountingTeacher(4, 3)
+    examples = TensorDataset(torch.randn(64, 4), torch.randint(0, 3, (64,)))
+
+    def student_after(dataset, loss_fn):
+        torch.manual_seed(1)
+        student = nn.Linear(4, 3)
+        training.fit(student, data.make_loader(dataset, 16, shuffle=True, seed=2, workers=0), epochs=3,
+                     lr=1e-2, loss_fn=loss_fn, progress=False)
+        return student
+
+    every_batch = student_after(examples, DistillationLoss(teacher, temperature=2.0, alpha=0.5))
+    assert CountingTeacher.calls == 3 * 4  # 3 epochs of 4 batches
+    CountingTeacher.calls = 0
+    once = student_after(WithTeacherLogits(examples, teacher), PrecomputedDistillationLoss(temperature=2.0, alpha=0.5))
+    assert CountingTeacher.calls == 1  # one batch of 64 when the logits were computed
+    for name, weight in every_batch.state_dict().items():
+        assert torch.allclose(weight, once.state_dict()[name], atol=1e-6), name

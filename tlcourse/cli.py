@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .assets import ASSETS, data_dir
-from .profiles import ENV_VAR, get_device, get_profile
+from .profiles import ENV_VAR, SCALE_VAR, get_device, get_profile
 
 # The libraries whose version can change a recorded number (numpy and scipy: the linear probes' solver;
 # scikit-image: the MNIST-M style backgrounds) or break a lesson: printed so two runs can be compared.
@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="execute notebooks headless and collect their numbers")
     run_parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: notebooks/NN_*.ipynb)")
     run_parser.add_argument("--profile", choices=["quick", "full"], help="override TLCOURSE_PROFILE")
+    run_parser.add_argument("--scale", choices=["normal", "smoke"],
+                            help="smoke: tiny sizes and one epoch, to check in minutes that everything runs "
+                                 "(the lessons' claims are then recorded as not checked); overrides TLCOURSE_SCALE")
     run_parser.add_argument("--out", help="folder for results.json and the HTML copies")
     run_parser.add_argument("--in-place", action="store_true", help="store the fresh outputs in the notebooks")
     run_parser.add_argument("--force", action="store_true",
@@ -241,4 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor()
+    if args.scale:
+        os.environ[SCALE_VAR] = args.scale
+    if args.in_place and os.environ.get(SCALE_VAR, "normal") != "normal":
+        print("--in-place stores outputs in the notebooks: only a normal-scale run may do that.", file=sys.stderr)
+        return 2
     return run(args.notebooks, args.profile, args.out, args.in_place, args.force)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .profiles import checkpoint_dir, get_device, get_profile
-from .results import start_recording
+from .profiles import checkpoint_dir, get_device, get_profile, get_scale
+from .results import load_results, record, start_recording
 from .training import seed_everything
 
 
@@ -26,6 +26,7 @@ class Lesson:
     profile: str
     device: torch.device
     seed: int
+    scale: str = "normal"  # or "smoke": see tlcourse.profiles.get_scale
 
     @property
     def quick(self) -> bool:
@@ -42,6 +43,25 @@ class Lesson:
         return checkpoint_dir() / self.name / f"{run}.pt"
 
 
+    def size(self, n: int, smallest: int = 20) -> int:
+        """A number of examples: ``n``, or at smoke scale a tenth of it (at least ``smallest``, at most ``n``)."""
+        return n if self.scale == "normal" else min(n, max(smallest, n // 10))
+
+    def epochs(self, n: int) -> int:
+        """A number of epochs: ``n``, or one at smoke scale."""
+        return n if self.scale == "normal" else 1
+
+    def claim(self, holds: bool, statement: str) -> None:
+        """A finding the lesson draws from its own numbers: asserted, so a lesson never states what it did
+        not measure. At smoke scale the numbers come from tiny data and one epoch and cannot carry a
+        finding: the statement is recorded under "claims not checked" in the results, not passed."""
+        if self.scale == "normal":
+            if not holds:
+                raise AssertionError(f"The numbers above do not support the lesson's claim: {statement}")
+            return
+        record("claims not checked", load_results().get("claims not checked", []) + [statement])
+
+
 def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
     """Start a lesson: pick profile and device, seed everything, and say what was chosen.
 
@@ -50,10 +70,11 @@ def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
     """
     start_recording(lesson)
     seed_everything(seed)
-    info = Lesson(lesson, get_profile(), get_device(), seed)
+    info = Lesson(lesson, get_profile(), get_device(), seed, get_scale())
     if info.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if verbose:
-        print(f"lesson {lesson} | profile {info.profile} | device {info.device} | seed {seed} | "
+        scale = "" if info.scale == "normal" else f" | scale {info.scale} (sizes shrunk, claims not checked)"
+        print(f"lesson {lesson} | profile {info.profile}{scale} | device {info.device} | seed {seed} | "
               f"torch {torch.__version__} | Python {platform.python_version()}")
     return info

@@ -19,6 +19,8 @@ import torch
 
 PROFILES = ("quick", "full")
 ENV_VAR = "TLCOURSE_PROFILE"
+SCALES = ("normal", "smoke")
+SCALE_VAR = "TLCOURSE_SCALE"
 
 
 def get_profile(profile: str | None = None) -> str:
@@ -27,6 +29,15 @@ def get_profile(profile: str | None = None) -> str:
     chosen = chosen.strip().lower()
     if chosen not in PROFILES:
         raise ValueError(f"Unknown profile {chosen!r}: choose one of {', '.join(PROFILES)} (set {ENV_VAR}).")
+    return chosen
+
+
+def get_scale() -> str:
+    """``normal``, or ``smoke``: every data size and epoch count shrunk, so that a teacher can check in
+    minutes, on their own machine and with the real downloads, that every lesson runs end to end."""
+    chosen = os.environ.get(SCALE_VAR, "normal").strip().lower()
+    if chosen not in SCALES:
+        raise ValueError(f"Unknown scale {chosen!r}: choose one of {', '.join(SCALES)} (set {SCALE_VAR}).")
     return chosen
 
 

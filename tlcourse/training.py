@@ -86,9 +86,11 @@ def progress_enabled(progress: bool | None) -> bool:
 
 
 def move_to(obj, device: torch.device):
-    """Move a tensor, or a dict of tensors (a tokenizer's output), to ``device``."""
+    """Move a tensor, a dict of tensors (a tokenizer's output) or a list/tuple of them to ``device``."""
     if isinstance(obj, dict):
         return {key: move_to(value, device) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(move_to(value, device) for value in obj)
     return obj.to(device, non_blocking=True) if isinstance(obj, torch.Tensor) else obj
 
 

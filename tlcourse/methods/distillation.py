@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import model_logits
+from .. import data
+from ..training import model_logits, predict
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -51,3 +52,36 @@ class DistillationLoss:
             teacher_logits = model_logits(self.teacher, self.teacher_inputs(inputs))
         loss = kd_loss(student_logits, teacher_logits.float(), labels, self.temperature, self.alpha)
         return loss, student_logits
+
+
+class WithTeacherLogits(torch.utils.data.Dataset):
+    """Each example of ``dataset`` together with the teacher's logits for it: ``((input, logits), label)``.
+
+    A frozen teacher says the same about the same image in every epoch (when the images are not
+    augmented), so :class:`DistillationLoss` would recompute identical logits on every batch of every
+    epoch of every student. Here the teacher runs once, over the data set; train with
+    :class:`PrecomputedDistillationLoss` on a loader of this data set.
+    """
+
+    def __init__(self, dataset, teacher: nn.Module, batch_size: int = 256):
+        self.dataset = dataset
+        self.logits = predict(teacher.eval(), data.make_loader(dataset, batch_size))[0].float()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        inputs, label = self.dataset[index]
+        return (inputs, self.logits[index]), label
+
+
+class PrecomputedDistillationLoss:
+    """:func:`kd_loss` as a ``fit`` loss, for batches of :class:`WithTeacherLogits` (no teacher is run)."""
+
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9):
+        self.temperature, self.alpha = temperature, alpha
+
+    def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
+        student_inputs, teacher_logits = inputs
+        student_logits = model_logits(model, student_inputs)
+        return kd_loss(student_logits, teacher_logits, labels, self.temperature, self.alpha), student_logits

@@ -1,0 +1,40 @@
+"""The smoke scale (TLCOURSE_SCALE=smoke): tiny sizes and one epoch, so a teacher can check that a lesson
+runs end to end in minutes; the lesson's claims are then recorded as not checked, never silently passed."""
+
+import pytest
+import torch
+
+from tlcourse import lesson, profiles, results
+
+
+def make_lesson(scale):
+    return lesson.Lesson("scale_test", "quick", torch.device("cpu"), 0, scale)
+
+
+def test_normal_scale_keeps_every_size_and_asserts_every_claim(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_RESULTS", str(tmp_path / "results.json"))
+    normal = make_lesson("normal")
+    assert normal.size(1000) == 1000 and normal.epochs(7) == 7
+    normal.claim(True, "a true claim")
+    with pytest.raises(AssertionError, match="pretrained beats scratch"):
+        normal.claim(False, "pretrained beats scratch")
+    assert "claims not checked" not in results.load_results()
+
+
+def test_smoke_scale_shrinks_sizes_and_records_claims_as_not_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_RESULTS", str(tmp_path / "results.json"))
+    smoke = make_lesson("smoke")
+    assert smoke.size(1000) == 100 and smoke.size(50) == 20 and smoke.size(10) == 10 and smoke.epochs(7) == 1
+    smoke.claim(False, "pretrained beats scratch")
+    smoke.claim(True, "deeper layers beat the stem")
+    assert results.load_results()["claims not checked"] == ["pretrained beats scratch", "deeper layers beat the stem"]
+
+
+def test_scale_comes_from_the_environment_and_is_checked(monkeypatch):
+    monkeypatch.delenv("TLCOURSE_SCALE", raising=False)
+    assert profiles.get_scale() == "normal"
+    monkeypatch.setenv("TLCOURSE_SCALE", "smoke")
+    assert profiles.get_scale() == "smoke" and lesson.setup("scale_test", verbose=False).scale == "smoke"
+    monkeypatch.setenv("TLCOURSE_SCALE", "tiny")
+    with pytest.raises(ValueError, match="normal, smoke"):
+        profiles.get_scale()
