@@ -280,3 +280,17 @@ def test_teacher_logits_computed_once_train_like_asking_the_teacher_every_batch(
     assert CountingTeacher.calls == 1  # one batch of 64 when the logits were computed
     for name, weight in every_batch.state_dict().items():
         assert torch.allclose(weight, once.state_dict()[name], atol=1e-6), name
+
+
+def test_split_features_keeps_every_example_once_and_every_class_in_both_parts():
+    labels = torch.arange(100) % 5
+    feats = {"stem": torch.randn(100, 3), "head": torch.arange(100.0)[:, None], "labels": labels}
+    fit, val = features.split_features(feats, val_fraction=0.2, seed=0)
+    assert len(val["labels"]) == 20 and len(fit["labels"]) == 80
+    together = torch.cat([fit["head"], val["head"]]).flatten().sort().values
+    assert torch.equal(together, torch.arange(100.0))  # a partition: nothing lost, nothing twice
+    assert set(val["labels"].tolist()) == set(range(5)) and torch.bincount(val["labels"]).tolist() == [4] * 5
+    assert torch.equal(fit["labels"], fit["head"].flatten().long() % 5)  # rows stay aligned across layers
+    again, _ = features.split_features(feats, val_fraction=0.2, seed=0)
+    other, _ = features.split_features(feats, val_fraction=0.2, seed=1)
+    assert torch.equal(again["head"], fit["head"]) and not torch.equal(other["head"], fit["head"])

@@ -106,20 +106,6 @@ def test_by_default_one_validation_example_is_a_tie():
     assert strategy.pick_winner(tried, strategy.default_tie(45)).name == "probe"
 
 
-def test_wilson_interval_matches_known_values():
-    low, high = strategy.wilson_interval(0.5, 10)
-    assert round(low, 4) == 0.2366 and round(high, 4) == 0.7634
-    low, high = strategy.wilson_interval(0.0, 10)
-    assert low == 0.0 and round(high, 4) == 0.2775
-
-
-def test_noise_report_says_when_one_split_cannot_tell_scores_apart():
-    close = strategy.split_noise_report({"probe": 0.622, "tf-idf": 0.578}, 45)
-    assert "cannot tell" in close and "28 of 45" in close
-    far = strategy.split_noise_report({"probe": 0.95, "pixels": 0.30}, 200)
-    assert "overlaps no other" in far
-
-
 def test_explanation_flags_a_run_that_peaked_at_its_last_epoch():
     history = type("H", (), {"val_acc": [0.3, 0.4, 0.5]})()
     tried = [candidate("probe", 0.40), strategy.Candidate("head", 0.50, 1.0, None, best_epoch=3, history=history)]

@@ -176,6 +176,21 @@ def probe_accuracy(train_x, train_y, test_x, test_y, max_iter: int = 2000) -> fl
     return float(probe.score(np.asarray(test_x), np.asarray(test_y)))
 
 
+def split_features(feats: dict[str, torch.Tensor], val_fraction: float = 0.2, seed: int = 0):
+    """Split cached features (every layer and ``labels``, row by row) into a fitting and a validation part.
+
+    Stratified by label, so every class is in both. Choosing a layer (or anything else) by its
+    accuracy on the validation part leaves the test set for the one final number.
+    """
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(feats["labels"]))
+    fit_rows, val_rows = train_test_split(rows, test_size=val_fraction, stratify=feats["labels"].numpy(),
+                                          random_state=seed)
+    fit_rows, val_rows = torch.as_tensor(np.sort(fit_rows)), torch.as_tensor(np.sort(val_rows))
+    return ({name: t[fit_rows] for name, t in feats.items()}, {name: t[val_rows] for name, t in feats.items()})
+
+
 def linear_probe(train: dict, test: dict, layer: str, max_iter: int = 2000) -> float:
-    """Test accuracy of a linear probe trained on one layer's cached features."""
+    """Accuracy on ``test`` (a validation or a test part) of a linear probe fitted on one layer of ``train``."""
     return probe_accuracy(train[layer], train["labels"], test[layer], test["labels"], max_iter)

@@ -18,7 +18,6 @@ touched here: measure the chosen model on it once, at the end.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,35 +386,3 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0) -> SimpleBaseline:
 
 
 # --- how much one small split can say -----------------------------------------------------------
-
-
-def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of an accuracy measured on ``n`` examples.
-
-    It is the range the accuracy could plausibly take on another split of the same size: on 30
-    test images one image is 0.033, and the interval is wide. (Wilson's interval stays inside [0, 1]
-    and behaves at 0 or n correct, where the simpler normal approximation does not.)
-    """
-    p = round(accuracy * n) / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def split_noise_report(scores: dict[str, float], n: int) -> str:
-    """Each accuracy with its count and 95% interval, and whether the best one's interval overlaps the others'.
-
-    Overlapping intervals are a rough, conservative check: they mean this split alone cannot tell
-    the two apart. Separate intervals are still one run with one seed.
-    """
-    intervals = {name: wilson_interval(score, n) for name, score in scores.items()}
-    lines = [f"{name}: {score:.3f} ({round(score * n)} of {n}; 95% interval {intervals[name][0]:.2f}-"
-             f"{intervals[name][1]:.2f})" for name, score in scores.items()]
-    best = max(scores, key=scores.get)
-    overlapping = [name for name in scores if name != best and intervals[name][1] >= intervals[best][0]]
-    if overlapping:
-        lines.append(f"{best} scored highest, but its interval overlaps that of {', '.join(overlapping)}: "
-                     f"on {n} examples this split cannot tell them apart")
-    else:
-        lines.append(f"{best} scored highest and its interval overlaps no other (still one run with one seed)")
-    return "\n".join(lines)

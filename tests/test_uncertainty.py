@@ -1,0 +1,36 @@
+"""Intervals for one split (Wilson) and for a comparison over seeds (paired t)."""
+
+import pytest
+
+from tlcourse import uncertainty
+
+
+def test_wilson_interval_matches_known_values():
+    low, high = uncertainty.wilson_interval(0.5, 10)
+    assert round(low, 4) == 0.2366 and round(high, 4) == 0.7634
+    low, high = uncertainty.wilson_interval(0.0, 10)
+    assert low == 0.0 and round(high, 4) == 0.2775
+
+
+def test_noise_report_says_when_one_split_cannot_tell_scores_apart():
+    close = uncertainty.split_noise_report({"probe": 0.622, "tf-idf": 0.578}, 45)
+    assert "cannot tell" in close and "28 of 45" in close
+    far = uncertainty.split_noise_report({"probe": 0.95, "pixels": 0.30}, 200)
+    assert "overlaps no other" in far
+
+
+def test_seed_difference_is_a_paired_t_interval():
+    comparison = uncertainty.seed_difference([0.949, 0.957, 0.958], [0.948, 0.953, 0.953])
+    assert comparison.differences == pytest.approx([0.001, 0.004, 0.005])
+    assert comparison.mean == pytest.approx(0.003333, abs=1e-6)
+    # sd of (0.001, 0.004, 0.005) is 0.002082; t(0.975, 2) = 4.303; half-width 4.303 * 0.002082 / sqrt(3) = 0.00517
+    assert comparison.low == pytest.approx(0.003333 - 0.00517, abs=1e-5)
+    assert not comparison.clear and "3 seeds" in str(comparison)
+    assert uncertainty.seed_difference([0.90, 0.91, 0.92], [0.80, 0.80, 0.81]).clear
+
+
+def test_seed_difference_needs_matching_seeds():
+    with pytest.raises(ValueError):
+        uncertainty.seed_difference([0.9, 0.8], [0.9])
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        uncertainty.seed_difference([0.9], [0.8])

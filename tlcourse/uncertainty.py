@@ -1,0 +1,81 @@
+"""How much a measured difference can be trusted: intervals for one split and for several seeds.
+
+Two kinds of noise sit in every accuracy a lesson prints. The *split*: n test examples measure the
+accuracy only to about +-1/sqrt(n) (:func:`wilson_interval`). The *run*: another seed gives another
+initialisation and batch order, and often moves the accuracy more than the split does
+(:func:`seed_difference`). A difference is a finding only when it is larger than both.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of an accuracy measured on ``n`` examples.
+
+    It is the range the accuracy could plausibly take on another split of the same size: on 30
+    test images one image is 0.033, and the interval is wide. (Wilson's interval stays inside [0, 1]
+    and behaves at 0 or n correct, where the simpler normal approximation does not.)
+    """
+    p = round(accuracy * n) / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def split_noise_report(scores: dict[str, float], n: int) -> str:
+    """Each accuracy with its count and 95% interval, and whether the best one's interval overlaps the others'.
+
+    Overlapping intervals are a rough, conservative check: they mean this split alone cannot tell
+    the two apart. Separate intervals are still one run with one seed.
+    """
+    intervals = {name: wilson_interval(score, n) for name, score in scores.items()}
+    lines = [f"{name}: {score:.3f} ({round(score * n)} of {n}; 95% interval {intervals[name][0]:.2f}-"
+             f"{intervals[name][1]:.2f})" for name, score in scores.items()]
+    best = max(scores, key=scores.get)
+    overlapping = [name for name in scores if name != best and intervals[name][1] >= intervals[best][0]]
+    if overlapping:
+        lines.append(f"{best} scored highest, but its interval overlaps that of {', '.join(overlapping)}: "
+                     f"on {n} examples this split cannot tell them apart")
+    else:
+        lines.append(f"{best} scored highest and its interval overlaps no other (still one run with one seed)")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SeedComparison:
+    """The difference between two methods run with the same seeds: its mean and 95% interval."""
+
+    differences: list[float]
+    mean: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return (f"{self.mean:+.3f} on average over {len(self.differences)} seeds (95% interval {self.low:+.3f} to "
+                f"{self.high:+.3f}; per seed {', '.join(f'{d:+.3f}' for d in self.differences)})")
+
+    @property
+    def clear(self) -> bool:
+        """True when the interval excludes zero: the difference is larger than the seed-to-seed noise."""
+        return self.low > 0 or self.high < 0
+
+
+def seed_difference(treated: list[float], baseline: list[float]) -> SeedComparison:
+    """Paired comparison of two methods run with the same seeds (seed i of one against seed i of the other).
+
+    The interval is Student's t interval of the mean difference: with 3 seeds the t factor is 4.3, not
+    1.96, because the spread itself is estimated from only 3 numbers.
+    """
+    from scipy.stats import t
+
+    differences = [a - b for a, b in zip(treated, baseline, strict=True)]
+    n = len(differences)
+    if n < 2:
+        raise ValueError("A spread needs at least 2 seeds; the course uses 3 for every stated finding.")
+    mean = statistics.fmean(differences)
+    half = t.ppf(0.975, n - 1) * statistics.stdev(differences) / math.sqrt(n)
+    return SeedComparison(differences, mean, mean - half, mean + half)
