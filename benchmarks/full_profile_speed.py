@@ -128,6 +128,28 @@ def text_workloads(n: int, precision: str, length: int = 64) -> list[dict]:
     return rows
 
 
+def small_cnn_workloads(n: int) -> list[dict]:
+    """Notebook 06's student (``models.SmallCNN`` at 224 px, trained on tensors) and notebook 07's DANN
+    (28 px digits: a labelled source batch and an unlabelled target batch per step)."""
+    from torch.utils.data import TensorDataset
+
+    from tlcourse.methods import dann
+
+    images = TensorDataset(torch.randn(n, 3, 224, 224), torch.randint(0, 10, (n,)))
+    torch.cuda.reset_peak_memory_stats()
+    history = training.fit(models.SmallCNN(10, 224), data.make_loader(images, 32, shuffle=True), epochs=3, lr=3e-3,
+                           precision="fp16", progress=False)
+    rows = [measure("small cnn (06 student) train", n, history.seconds, batch_size=32, image_size=224,
+                    precision="fp16")]
+    digits = TensorDataset(torch.randn(8 * n, 3, 28, 28), torch.randint(0, 10, (8 * n,)))
+    torch.cuda.reset_peak_memory_stats()
+    history = dann.train_dann(dann.DANN(num_classes=10), data.make_loader(digits, 64, shuffle=True),
+                              data.make_loader(digits, 64, shuffle=True, seed=1), epochs=3, progress=False)
+    rows.append(measure("dann (07) train, source + target digits", 8 * n, history.seconds, batch_size=64,
+                        image_size=28))
+    return rows
+
+
 def loader_on_two_cores(n: int) -> dict:
     """The image pipeline alone in a process limited to 2 CPU cores (Colab's 2 vCPUs), 2 workers."""
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:2]))  # the workers inherit it
@@ -150,14 +172,16 @@ def main():
     parser.add_argument("--images", type=int, default=4096, help="images per pass")
     parser.add_argument("--texts", type=int, default=8192, help="texts per pass")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
+    parser.add_argument("--only-small", action="store_true", help="only the small CNNs of notebooks 06 and 07")
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True  # as tlcourse.setup() does on a GPU
     device = torch.cuda.get_device_name()
     precisions = ["fp16"] + (["auto"] if torch.cuda.get_device_capability() >= (8, 0) else [])
     rows = []
-    for precision in precisions:
+    for precision in ([] if args.only_small else precisions):
         rows += image_workloads(args.images, precision)
         rows += text_workloads(args.texts, precision)
+    rows += small_cnn_workloads(args.images)
     rows.append(loader_on_two_cores(args.images // 4))
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
     stamp = {"device": device, "torch": torch.__version__, "cpu_cores": os.cpu_count(),
