@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .colab import enable_widget_manager
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # how a notebook output refers to a live widget
 
 
@@ -46,6 +48,7 @@ def slider_explorer(draw: Callable[[object], plt.Figure], values: Sequence, desc
     import ipywidgets as widgets
     from IPython.display import display
 
+    enable_widget_manager()
     start = values[0] if start is None else start
     output = widgets.Output()
     slider = widgets.SelectionSlider(options=list(values), value=start, description=description,
