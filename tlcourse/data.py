@@ -227,8 +227,9 @@ def image_task(spec=None, profile: str | None = None, augment: bool = True, seed
 def digits_task(spec=None, profile: str | None = None, style: str = "mnist", seed: int = 0) -> ImageTask:
     """Digits as an :class:`ImageTask`: ``style="mnist"`` (grey) or ``"mnist_m"`` (on photos).
 
-    Images are resized and normalised once for ``spec`` (an :class:`~tlcourse.models.ImageModelSpec`:
-    size, mean, std), by default the profile's image model.
+    Images are resized and normalised for ``spec`` (an :class:`~tlcourse.models.ImageModelSpec`: size,
+    mean, std), by default the profile's image model: once, up front, when they are small; one at a
+    time in the loader when they are large (see :func:`_digit_dataset`).
     """
     spec = _spec_or_profile_default(spec, profile)
     train_x, train_y, test_x, test_y = mnist_digits(profile, seed=seed)
@@ -236,9 +237,35 @@ def digits_task(spec=None, profile: str | None = None, style: str = "mnist", see
         train_x, test_x = blend_with_photos(train_x, seed=seed), blend_with_photos(test_x, seed=seed + 1)
     elif style != "mnist":
         raise ValueError(f"Unknown digit style {style!r}: use 'mnist' or 'mnist_m'.")
-    train = TensorDataset(to_model_input(train_x, spec.image_size, spec.mean, spec.std), train_y)
-    test = TensorDataset(to_model_input(test_x, spec.image_size, spec.mean, spec.std), test_y)
+    train, test = _digit_dataset(train_x, train_y, spec), _digit_dataset(test_x, test_y, spec)
     return ImageTask(style, train, test, DIGIT_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std))
+
+
+MATERIALISE_UP_TO_PX = 64  # the quick profile's 64 px digits: 4,000 of them are 200 MB as float32
+
+
+def _digit_dataset(images: torch.Tensor, labels: torch.Tensor, spec):
+    """Small model inputs are prepared once, as tensors (served a whole batch at a time); large ones are
+    prepared one digit at a time in the loader: 70,000 digits at 224 px would take 42 GB as float32."""
+    if spec.image_size <= MATERIALISE_UP_TO_PX:
+        return TensorDataset(to_model_input(images, spec.image_size, spec.mean, spec.std), labels)
+    return ResizedImages(images, labels, spec)
+
+
+class ResizedImages(torch.utils.data.Dataset):
+    """Small uint8 images in memory, each converted to the model's input (size, mean, std) when it is read."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, spec):
+        self.images, self.labels, self.spec = images, labels, spec
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        image = self.images[index:index + 1]
+        if image.dim() == 3:  # grey [1, H, W]: one image of one channel (to_model_input cannot tell)
+            image = image[:, None]
+        return to_model_input(image, self.spec.image_size, self.spec.mean, self.spec.std)[0], int(self.labels[index])
 
 
 def cifar10_transforms(spec, augment: bool = True):
