@@ -294,3 +294,26 @@ def test_split_features_keeps_every_example_once_and_every_class_in_both_parts()
     again, _ = features.split_features(feats, val_fraction=0.2, seed=0)
     other, _ = features.split_features(feats, val_fraction=0.2, seed=1)
     assert torch.equal(again["head"], fit["head"]) and not torch.equal(other["head"], fit["head"])
+
+
+def test_full_profile_data_sets_can_be_fingerprinted():
+    """The feature cache must tell apart the full profile's data sets: a torchvision CIFAR10 (raw uint8
+    arrays, a transform) and the digits upscaled per item. Before, it raised a TypeError on both."""
+    import numpy as np
+    from torchvision.datasets import VisionDataset
+    from torchvision.transforms import ToTensor
+
+    class CifarLike(VisionDataset):  # what torchvision's CIFAR10 keeps: .data (N, 32, 32, 3) uint8, .targets
+        def __init__(self, pixels, transform):
+            super().__init__("unused", transform=transform)
+            self.data, self.targets = pixels, list(range(len(pixels)))
+
+    pixels = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    same = features.fingerprint(CifarLike(pixels, ToTensor()))
+    assert same == features.fingerprint(CifarLike(pixels.copy(), ToTensor()))
+    assert same != features.fingerprint(CifarLike(pixels + 1, ToTensor()))
+    assert same != features.fingerprint(CifarLike(pixels, None))  # another transform: other features
+    spec = models.IMAGE_MODELS["full"]
+    digits = data.ResizedImages(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.arange(4), spec)
+    assert features.fingerprint(digits) != features.fingerprint(
+        data.ResizedImages(torch.ones(4, 28, 28, dtype=torch.uint8), torch.arange(4), spec))

@@ -117,6 +117,11 @@ def _update(digest, obj) -> None:
         _update(digest, list(obj.tensors))
     elif isinstance(obj, Subset):
         _update(digest, [obj.dataset, list(obj.indices)])
+    elif hasattr(obj, "data") and hasattr(obj, "targets"):  # a torchvision data set: raw pixels + transform
+        _update(digest, [type(obj).__name__, torch.as_tensor(np.asarray(obj.data)),
+                         [int(t) for t in obj.targets], repr(getattr(obj, "transform", None))])
+    elif hasattr(obj, "images") and hasattr(obj, "labels") and hasattr(obj, "spec"):  # data.ResizedImages
+        _update(digest, [obj.images, obj.labels, repr(obj.spec)])
     elif isinstance(obj, (list, tuple)):
         digest.update(f"seq{len(obj)}".encode())
         for item in obj:
