@@ -317,3 +317,18 @@ def test_full_profile_data_sets_can_be_fingerprinted():
     digits = data.ResizedImages(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.arange(4), spec)
     assert features.fingerprint(digits) != features.fingerprint(
         data.ResizedImages(torch.ones(4, 28, 28, dtype=torch.uint8), torch.arange(4), spec))
+
+
+def test_feature_distance_works_for_resnets_as_for_timm_models():
+    """It read timm's forward_features/global_pool, so the full profile's ResNet-50 crashed after minutes of
+    training. Now it reads the pooled output of the last block below the head, for any architecture."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3, 64, 64), torch.randint(0, 10, (4,))
+    resnet = resnet18(num_classes=10)
+    loss, logits = regularization.FeatureDistanceLoss(resnet, beta=1.0)(resnet, x, y)
+    assert logits.shape == (4, 10) and torch.isfinite(loss)
+    timm_model = models.image_classifier(10, pretrained=False).eval()
+    _, pooled = regularization.pooled_features(timm_model, x)
+    assert torch.allclose(pooled, timm_model.global_pool(timm_model.forward_features(x)), atol=1e-6)

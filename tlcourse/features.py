@@ -45,7 +45,8 @@ def extract_features(backbone: nn.Module, loader, device=None) -> tuple[torch.Te
 # --- features of every block ------------------------------------------------------------------
 
 
-def _last_module(block: nn.Module) -> nn.Module:
+def last_module(block: nn.Module) -> nn.Module:
+    """The module whose output is the block's output (a block given as a list of modules ends with it)."""
     return block[-1] if isinstance(block, nn.ModuleList) else block
 
 
@@ -63,7 +64,7 @@ def image_layer_features(model: nn.Module, loader, device=None) -> dict[str, tor
     for name, block in blocks(model)[:-1]:
         def keep(module, args, output, name=name):
             outputs[name].append(output.float().mean(dim=(2, 3)).cpu())
-        hooks.append(_last_module(block).register_forward_hook(keep))
+        hooks.append(last_module(block).register_forward_hook(keep))
     labels = []
     try:
         for inputs, targets in loader:

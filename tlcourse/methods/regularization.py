@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..features import without_head
-from ..freezing import new_head_name
+from ..features import last_module, without_head
+from ..freezing import blocks, new_head_name
 from ..training import model_logits
 
 
@@ -74,10 +74,24 @@ class L2SPLoss:
         return F.cross_entropy(logits, labels) + self.penalty(model), logits
 
 
+def pooled_features(model: nn.Module, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's logits and the features its head reads: the globally average-pooled output of the last
+    block below the head (before any dropout), caught by a forward hook, for every architecture that
+    :func:`tlcourse.freezing.blocks` knows (timm EfficientNets, torchvision ResNets)."""
+    caught = []
+    _, last_block = blocks(model)[-2]
+    hook = last_module(last_block).register_forward_hook(lambda module, args, output: caught.append(output))
+    try:
+        logits = model_logits(model, inputs)
+    finally:
+        hook.remove()
+    return logits, caught[0].mean(dim=(2, 3))
+
+
 class FeatureDistanceLoss:
     """Cross-entropy + ``beta * mean ||f(x) - f_source(x)||^2`` on the pooled penultimate features.
 
-    For timm image models. The source model is a frozen copy taken when the loss is created.
+    The source model is a frozen copy taken when the loss is created.
     """
 
     def __init__(self, model: nn.Module, beta: float = 0.1):
@@ -87,12 +101,11 @@ class FeatureDistanceLoss:
             p.requires_grad = False
 
     def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
-        feature_maps = model.forward_features(inputs)  # timm models: the body, before pooling
-        logits = model.forward_head(feature_maps)  # pooling, dropout, classifier
+        logits, features = pooled_features(model, inputs)
         self.source.to(inputs.device)
         with torch.no_grad():
-            target = self.source.global_pool(self.source.forward_features(inputs))
-        distance = feature_distance(model.global_pool(feature_maps), target)
+            _, target = pooled_features(self.source, inputs)
+        distance = feature_distance(features, target)
         return F.cross_entropy(logits, labels) + self.beta * distance, logits
 
 
