@@ -151,3 +151,16 @@ def test_partial_download_is_never_used(empty_cache, monkeypatch):
         asset.path()
     assert not (empty_cache / "hf_datasets" / "sst2").exists()
     assert asset.status() != "present"
+
+
+def test_every_registered_asset_is_used_somewhere():
+    """doctor lists every asset as something to fetch: one that no lesson uses only costs a learner a download."""
+    from pathlib import Path
+
+    from tlcourse.assets import ASSETS
+
+    root = Path(__file__).resolve().parents[1]
+    code = "".join(p.read_text() for p in (root / "tlcourse").rglob("*.py") if p.name != "assets.py")
+    code += "".join(p.read_text() for p in (root / "notebooks").glob("*.ipynb"))
+    unused = [name for name in ASSETS if f'"{name}"' not in code and f"\\\"{name}\\\"" not in code]
+    assert not unused, unused

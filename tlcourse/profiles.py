@@ -4,7 +4,7 @@
   that arrive with pip (EfficientNet-Lite0, MiniLM-L6), small data sets that
   ship inside pip packages. CI and the notebook tests use it.
 * ``full``: meant for a GPU (Colab, a workstation). Downloads the standard
-  models (ResNet-50, BERT-base) and data sets (CIFAR-10, SST-2, MNIST, SVHN).
+  models (ResNet-50, BERT-base) and data sets (CIFAR-10, SST-2, MNIST).
 
 Set ``TLCOURSE_PROFILE=quick`` or ``TLCOURSE_PROFILE=full``. Without it the
 course picks ``full`` when a CUDA GPU is present and ``quick`` otherwise.
