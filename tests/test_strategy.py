@@ -111,3 +111,28 @@ def test_explanation_flags_a_run_that_peaked_at_its_last_epoch():
     tried = [candidate("probe", 0.40), strategy.Candidate("head", 0.50, 1.0, None, best_epoch=3, history=history)]
     text = strategy.explain(strategy.Choice(tried, [], strategy.pick_winner(tried), n_val=30))
     assert "best at its last epoch (3)" in text
+
+
+class _Untouchable(torch.utils.data.Dataset):
+    """A test split that fails the moment anything reads it."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, index):
+        raise AssertionError("the test split was read while choosing")
+
+
+def test_choosing_a_strategy_never_reads_the_test_split(monkeypatch, tmp_path):
+    from tlcourse import models
+
+    torch.manual_seed(0)
+    images, labels = torch.randn(24, 3, 32, 32), torch.arange(24) % 2
+    task = data.FolderImageTask("t", TensorDataset(images[:16], labels[:16]), _Untouchable(), ["a", "b"], 32,
+                                (0.5,) * 3, (0.5,) * 3, val=TensorDataset(images[16:], labels[16:]))
+    monkeypatch.setattr(strategy, "new_model", lambda task, pretrained=True: (
+        models.image_classifier(2, pretrained=False), None))
+    choice = strategy.choose_strategy(task, budget_seconds=600, epochs=2, cache_folder=tmp_path, verbose=False)
+    assert {c.name for c in choice.tried} >= {"probe", "head"}
+    scratch = strategy.from_scratch(task, epochs=2)
+    assert scratch.val_accuracy >= 0  # and neither read a test image

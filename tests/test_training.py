@@ -153,3 +153,71 @@ def test_mixed_precision_follows_the_gpu_capability(monkeypatch, capability, dty
     assert (training.autocast_dtype(cuda) == torch.float16) == scaled
     assert training.autocast_dtype(torch.device("cpu")) is None
     assert training.autocast_dtype(cuda, "fp32") is None
+
+
+def _scripted_validation(monkeypatch, accuracies):
+    """evaluate() returns these validation accuracies, one per epoch, whatever the model does."""
+    scores = iter(accuracies)
+    monkeypatch.setattr(training, "evaluate", lambda *args, **kwargs: {"loss": 0.0, "accuracy": next(scores)})
+
+
+def _weights_after_each_epoch(model):
+    kept = {}
+
+    def keep(epoch):  # called before epoch `epoch` starts: the weights after epoch `epoch - 1`
+        kept[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return kept, keep
+
+
+def test_keep_best_restores_the_weights_of_the_best_validation_epoch(monkeypatch):
+    _scripted_validation(monkeypatch, [0.5, 0.9, 0.7])
+    torch.manual_seed(0)
+    model = small_net()
+    kept, keep = _weights_after_each_epoch(model)
+    loader = data.make_loader(blobs(), 32, shuffle=True)
+    history = training.fit(model, loader, epochs=3, lr=1e-2, val_loader=loader, keep_best=True, on_epoch_start=keep)
+    assert history.best_epoch == 2 and history.epoch == [1, 2, 3]
+    for name, weight in model.state_dict().items():
+        assert torch.equal(weight, kept[2][name]), name  # the weights after epoch 2, not after epoch 3
+
+
+def test_patience_stops_when_validation_stops_improving(monkeypatch):
+    _scripted_validation(monkeypatch, [0.5, 0.9, 0.7, 0.6, 0.95, 0.99])
+    loader = data.make_loader(blobs(), 32, shuffle=True)
+    history = training.fit(small_net(), loader, epochs=6, val_loader=loader, keep_best=True, patience=2)
+    assert history.epoch == [1, 2, 3, 4] and history.best_epoch == 2
+
+
+def test_keep_best_needs_a_validation_loader():
+    with pytest.raises(ValueError, match="val_loader"):
+        training.fit(small_net(), data.make_loader(blobs(), 32), epochs=2, keep_best=True)
+
+
+def test_keep_best_survives_an_interruption(tmp_path, monkeypatch):
+    """The best weights so far are part of the checkpoint: a resumed run keeps the same epoch's weights."""
+    train, val = blobs(seed=1), blobs(seed=2)
+
+    def run(checkpoint):
+        torch.manual_seed(0)
+        model = small_net()
+        history = training.fit(model, data.make_loader(train, 32, shuffle=True, seed=5), epochs=4, lr=0.5,
+                               val_loader=data.make_loader(val, 100), keep_best=True, checkpoint=checkpoint)
+        return model, history
+
+    reference, reference_history = run(None)
+    real_epoch, calls = training._train_one_epoch, []
+
+    def interrupted_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_one_epoch", interrupted_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "run.pt")
+    monkeypatch.setattr(training, "_train_one_epoch", real_epoch)
+    resumed, resumed_history = run(tmp_path / "run.pt")
+    assert resumed_history.best_epoch == reference_history.best_epoch
+    for name, weight in reference.state_dict().items():
+        assert torch.equal(weight, resumed.state_dict()[name]), name

@@ -17,7 +17,6 @@ touched here: measure the chosen model on it once, at the end.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,17 +179,6 @@ def _data_key(task, split: str):
 # --- fine-tuning with early stopping ----------------------------------------------------------
 
 
-class _KeepEpochWeights:
-    """Epoch callback for ``fit``: before epoch e starts, keep a copy of the weights after epoch e - 1."""
-
-    def __init__(self, model: nn.Module):
-        self.model, self.snapshots = model, {}
-
-    def __call__(self, epoch: int) -> None:
-        if epoch > 0:
-            self.snapshots[epoch] = copy.deepcopy(self.model.state_dict())
-
-
 def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pretrained: bool = True,
              batch_size: int = 32, seed: int = 0, name: str | None = None) -> Candidate:
     """Fine-tune with ``strategy`` (see :func:`tlcourse.freezing.apply_strategy`), validating every epoch,
@@ -200,12 +188,9 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
     model, tokenizer = new_model(task, pretrained=pretrained)
     options = freezing.apply_strategy(model, strategy, lr)
     train_loader, val_loader = loaders(task, tokenizer, batch_size, seed)
-    keeper = _KeepEpochWeights(model)
     history = training.fit(model, train_loader, epochs=epochs, lr=lr, val_loader=val_loader, warmup=0.1,
-                           on_epoch_start=keeper, **options)
-    best = max(range(len(history.val_acc)), key=history.val_acc.__getitem__) + 1
-    if best < epochs:
-        model.load_state_dict(keeper.snapshots[best])
+                           keep_best=True, **options)
+    best = history.best_epoch
     return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
                      best, history, tokenizer, setting=f"lr={lr:g}")
 

@@ -43,6 +43,7 @@ class History:
     val_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    best_epoch: int | None = None  # with keep_best: the epoch whose weights the model ends with
 
     @property
     def final_val_acc(self) -> float:
@@ -290,10 +291,10 @@ def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint")
     model.load_state_dict(state_dict)
 
 
-def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history, settings) -> dict:
+def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history, settings, best) -> dict:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history.as_dict(),
-             "torch_rng": torch.get_rng_state(), "settings": settings}
+             "torch_rng": torch.get_rng_state(), "settings": settings, "best": best.state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()  # dropout on a GPU draws from these generators
     if scaler.is_enabled():
@@ -330,7 +331,8 @@ def _check_same_settings(path, saved: dict | None, settings: dict) -> None:
                          "checkpoint path) to start a new run.")
 
 
-def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, settings) -> tuple[int, History]:
+def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, settings):
+    """Put model, optimiser, scheduler, scaler and random states back; return (epochs done, history, best)."""
     state = _read_checkpoint(path)
     check_weights_fit(model, state["model"], source=f"checkpoint {path}")
     _check_same_settings(path, state.get("settings"), settings)
@@ -348,7 +350,7 @@ def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, s
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     if "loader_rng" in state and getattr(loader, "generator", None) is not None:
         loader.generator.set_state(state["loader_rng"])
-    return state["epoch"], History(**state["history"])
+    return state["epoch"], History(**state["history"]), _BestEpoch(state.get("best"))
 
 
 # --- the loops --------------------------------------------------------------------------------
@@ -371,6 +373,13 @@ def _check_fit_arguments(model: nn.Module, train_loader, epochs, warmup, frozen_
                              "model, e.g. torch.optim.AdamW(model.parameters(), lr=...).")
 
 
+def _check_early_stopping(keep_best: bool, patience: int | None, val_loader) -> None:
+    if keep_best and val_loader is None:
+        raise ValueError("keep_best keeps the weights of the epoch with the best validation accuracy: pass a val_loader.")
+    if patience is not None and not keep_best:
+        raise ValueError("patience stops when the validation accuracy stops improving: pass keep_best=True as well.")
+
+
 def _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, warmup) -> dict:
     """What a checkpoint remembers of the run, so that a resume with other settings is noticed."""
     name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
@@ -378,12 +387,47 @@ def _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, w
             "warmup": warmup, "steps_per_epoch": len(train_loader)}
 
 
+def _training_parts(model, device, channels_last, optimizer, params, lr, weight_decay, total_steps, warmup,
+                    schedule, precision):
+    """The model moved to its device, and the optimiser, scheduler, autocast type and gradient scaler of a fit."""
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = make_optimizer(trainable if params is None else params, optimizer, lr, weight_decay)
+    scheduler = make_scheduler(optimizer, total_steps, warmup, schedule)
+    dtype = autocast_dtype(device, precision)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # fp16 only: see autocast_dtype
+    return optimizer, scheduler, dtype, scaler
+
+
+class _BestEpoch:
+    """Early stopping's memory: the weights of the epoch with the best validation accuracy so far."""
+
+    def __init__(self, saved: dict | None = None):
+        saved = saved or {}
+        self.epoch, self.accuracy, self.weights = saved.get("epoch"), saved.get("accuracy"), saved.get("weights")
+
+    def offer(self, model: nn.Module, epoch: int, accuracy: float) -> None:
+        if self.epoch is None or accuracy > self.accuracy:  # a tie keeps the earlier epoch
+            self.epoch, self.accuracy = epoch, accuracy
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+    def patience_exhausted(self, epoch: int, patience: int | None) -> bool:
+        return patience is not None and self.epoch is not None and epoch - self.epoch >= patience
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "accuracy": self.accuracy, "weights": self.weights}
+
+
 def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, optimizer="adamw",
         weight_decay: float = 0.01, params=None, schedule: str = "cosine", warmup: float = 0.0,
         val_loader=None, loss_fn: LossFn = cross_entropy_loss, device=None, precision: str = "auto",
         grad_clip: float | None = 1.0, checkpoint: str | Path | None = None, progress: bool | None = None,
         seed: int | None = None, on_epoch_start: Callable[[int], None] | None = None,
-        frozen_batchnorm: str = "eval", channels_last: bool = False, compile: bool = False) -> History:
+        frozen_batchnorm: str = "eval", channels_last: bool = False, compile: bool = False,
+        keep_best: bool = False, patience: int | None = None) -> History:
     """Train ``model`` on ``train_loader`` and return its :class:`History` (arguments: see :data:`FIT_ARGUMENTS`).
 
     The plain PyTorch loop -- forward, loss, backward, step -- plus warm-up and a schedule, gradient
@@ -393,26 +437,23 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
     number (NaN inputs, a learning rate far too high), keeping the weights of the last finite step.
     """
     _check_fit_arguments(model, train_loader, epochs, warmup, frozen_batchnorm, optimizer)
+    _check_early_stopping(keep_best, patience, val_loader)
     if seed is not None:
         seed_everything(seed)
     device = get_device(device)
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
     settings = _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, warmup)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(trainable if params is None else params, optimizer, lr, weight_decay)
-    scheduler = make_scheduler(optimizer, epochs * len(train_loader), warmup, schedule)
-    dtype = autocast_dtype(device, precision)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # fp16 only: see autocast_dtype
-    history, start_epoch = History(), 0
+    optimizer, scheduler, dtype, scaler = _training_parts(model, device, channels_last, optimizer, params, lr,
+                                                          weight_decay, epochs * len(train_loader), warmup,
+                                                          schedule, precision)
+    history, start_epoch, best = History(), 0, _BestEpoch()
     if checkpoint is not None and Path(checkpoint).exists():
-        start_epoch, history = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler,
-                                                       train_loader, settings)
+        start_epoch, history, best = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler,
+                                                             train_loader, settings)
     step = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
     runner = torch.compile(model) if compile else model  # same weights; `model` keeps the plain names
     for epoch in range(start_epoch, epochs):
+        if keep_best and best.patience_exhausted(epoch, patience):
+            break  # early stopping: no better validation accuracy for `patience` epochs
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         started = time.perf_counter()
@@ -421,9 +462,14 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
                                               progress_enabled(progress), epoch, epochs)
         history.add(epoch + 1, loss, accuracy, optimizer.param_groups[0]["lr"], time.perf_counter() - started,
                     None if val_loader is None else evaluate(model, val_loader, device=device, precision=precision))
+        if keep_best:
+            best.offer(model, epoch + 1, history.val_acc[-1])
         if checkpoint is not None:
             save_atomically(_training_state(model, optimizer, scheduler, scaler, train_loader, epoch + 1, history,
-                                            settings), checkpoint)
+                                            settings, best), checkpoint)
+    if keep_best:
+        model.load_state_dict(best.weights)
+        history.best_epoch = best.epoch
     return history
 
 
@@ -438,6 +484,9 @@ FIT_ARGUMENTS = """Arguments of :func:`fit`:
   Distillation and regularised fine-tuning plug in here.
 * ``precision``: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
 * ``checkpoint``: file to save to after every epoch; if it exists, training resumes from it.
+* ``keep_best``: end with the weights of the epoch with the best validation accuracy (needs ``val_loader``;
+  ``history.best_epoch`` says which). ``patience``: with ``keep_best``, stop once that many epochs in a row
+  have not beaten it (early stopping).
 * ``seed``: seeds everything before training starts, for repeatable runs.
 * ``on_epoch_start``: called as ``on_epoch_start(epoch)`` (0-based) before each epoch, e.g. to unfreeze
   more layers (:class:`~tlcourse.freezing.GradualUnfreezing`).
