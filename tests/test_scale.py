@@ -38,3 +38,13 @@ def test_scale_comes_from_the_environment_and_is_checked(monkeypatch):
     monkeypatch.setenv("TLCOURSE_SCALE", "tiny")
     with pytest.raises(ValueError, match="normal, smoke"):
         profiles.get_scale()
+
+
+def test_with_stand_in_downloads_claims_are_recorded_not_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_RESULTS", str(tmp_path / "results.json"))
+    monkeypatch.setenv("TLCOURSE_STAND_INS", "1")
+    make_lesson("normal").claim(False, "pretrained beats scratch")  # random stand-in weights: cannot hold
+    assert results.load_results()["claims not checked"] == ["pretrained beats scratch"]
+    monkeypatch.setenv("TLCOURSE_STAND_INS", "0")
+    with pytest.raises(AssertionError):
+        make_lesson("normal").claim(False, "pretrained beats scratch")

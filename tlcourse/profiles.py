@@ -41,6 +41,15 @@ def get_scale() -> str:
     return chosen
 
 
+STAND_INS_VAR = "TLCOURSE_STAND_INS"
+
+
+def uses_stand_ins() -> bool:
+    """True when the downloads were replaced by stand-ins (right format, random weights and pixels), as the
+    tests do offline: everything runs for real, but no number can support a lesson's claim."""
+    return os.environ.get(STAND_INS_VAR, "") not in ("", "0")
+
+
 def get_device(device: str | torch.device | None = None) -> torch.device:
     """Pick the fastest device available: CUDA, then Apple's MPS, then the CPU."""
     if device is not None:
