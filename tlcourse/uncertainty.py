@@ -53,10 +53,11 @@ class SeedComparison:
     mean: float
     low: float
     high: float
+    unit: str = "seed"  # what varied between the runs: "seed", or "split" for different validation splits
 
     def __str__(self) -> str:
-        return (f"{self.mean:+.3f} on average over {len(self.differences)} seeds (95% interval {self.low:+.3f} to "
-                f"{self.high:+.3f}; per seed {', '.join(f'{d:+.3f}' for d in self.differences)})")
+        return (f"{self.mean:+.3f} on average over {len(self.differences)} {self.unit}s (95% interval "
+                f"{self.low:+.3f} to {self.high:+.3f}; per {self.unit} {', '.join(f'{d:+.3f}' for d in self.differences)})")
 
     @property
     def clear(self) -> bool:
@@ -64,7 +65,7 @@ class SeedComparison:
         return self.low > 0 or self.high < 0
 
 
-def seed_difference(treated: list[float], baseline: list[float]) -> SeedComparison:
+def seed_difference(treated: list[float], baseline: list[float], unit: str = "seed") -> SeedComparison:
     """Paired comparison of two methods run with the same seeds (seed i of one against seed i of the other).
 
     The interval is Student's t interval of the mean difference: with 3 seeds the t factor is 4.3, not
@@ -78,4 +79,4 @@ def seed_difference(treated: list[float], baseline: list[float]) -> SeedComparis
         raise ValueError("A spread needs at least 2 seeds; the course uses 3 for every stated finding.")
     mean = statistics.fmean(differences)
     half = t.ppf(0.975, n - 1) * statistics.stdev(differences) / math.sqrt(n)
-    return SeedComparison(differences, mean, mean - half, mean + half)
+    return SeedComparison(differences, mean, mean - half, mean + half, unit)
