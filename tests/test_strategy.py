@@ -132,7 +132,7 @@ def test_choosing_a_strategy_never_reads_the_test_split(monkeypatch, tmp_path):
                                 (0.5,) * 3, (0.5,) * 3, val=TensorDataset(images[16:], labels[16:]))
     monkeypatch.setattr(strategy, "new_model", lambda task, pretrained=True: (
         models.image_classifier(2, pretrained=False), None))
-    choice = strategy.choose_strategy(task, budget_seconds=600, epochs=2, cache_folder=tmp_path, verbose=False)
+    choice = strategy.choose_strategy(task, budget_seconds=600, epochs=1, cache_folder=tmp_path, verbose=False)
     assert {c.name for c in choice.tried} >= {"probe", "head"}
-    scratch = strategy.from_scratch(task, epochs=2)
+    scratch = strategy.from_scratch(task, epochs=1)
     assert scratch.val_accuracy >= 0  # and neither read a test image
