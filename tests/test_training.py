@@ -30,6 +30,22 @@ def test_fit_learns_a_tiny_problem():
     assert len(history.epoch) == len(history.seconds) == 5
 
 
+def _interrupt_in_third_epoch(monkeypatch, start_run) -> None:
+    """Start a run and stop it as its third epoch begins, as Ctrl-C or a lost Colab session would."""
+    real_epoch, calls = training._train_one_epoch, []
+
+    def interrupted_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_one_epoch", interrupted_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        start_run()
+    monkeypatch.setattr(training, "_train_one_epoch", real_epoch)
+
+
 def test_checkpoint_resume_continues_where_it_stopped(tmp_path, monkeypatch):
     train = blobs(seed=1)
 
@@ -41,22 +57,8 @@ def test_checkpoint_resume_continues_where_it_stopped(tmp_path, monkeypatch):
         return model, history
 
     reference, reference_history = run(None)
-
-    # Interrupt a run in the middle of its third epoch, as Ctrl-C or a lost Colab session would.
-    real_epoch, calls = training._train_one_epoch, []
-
-    def interrupted_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
     checkpoint = tmp_path / "run.pt"
-    monkeypatch.setattr(training, "_train_one_epoch", interrupted_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        run(checkpoint)
-    monkeypatch.setattr(training, "_train_one_epoch", real_epoch)
-
+    _interrupt_in_third_epoch(monkeypatch, lambda: run(checkpoint))
     resumed, resumed_history = run(checkpoint)
     assert resumed_history.epoch == [1, 2, 3, 4]
     for name, tensor in reference.state_dict().items():
@@ -205,18 +207,7 @@ def test_keep_best_survives_an_interruption(tmp_path, monkeypatch):
         return model, history
 
     reference, reference_history = run(None)
-    real_epoch, calls = training._train_one_epoch, []
-
-    def interrupted_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(training, "_train_one_epoch", interrupted_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "run.pt")
-    monkeypatch.setattr(training, "_train_one_epoch", real_epoch)
+    _interrupt_in_third_epoch(monkeypatch, lambda: run(tmp_path / "run.pt"))
     resumed, resumed_history = run(tmp_path / "run.pt")
     assert resumed_history.best_epoch == reference_history.best_epoch
     for name, weight in reference.state_dict().items():
