@@ -7,7 +7,7 @@ This measures, on whatever GPU runs it, the examples per second of what the note
   32 px uint8 images decoded and upscaled per item by the same transforms as ``data.cifar10_task``,
   in the loader workers that ``data.make_loader`` starts;
 * ``resnet50 predict``: :func:`tlcourse.training.predict` at batch 256 (test sets, feature extraction);
-* ``bert-base train`` / ``predict``: 64 tokens (the full profile's ``MAX_LENGTH``), batch 32 / 128;
+* ``bert-base train`` / ``predict`` (token batches from ``train_speed.make_data``): 64 tokens (the full profile's ``MAX_LENGTH``), batch 32 / 128;
 * ``loader only``: the image pipeline alone, with the process pinned to 2 CPU cores as on Colab,
   since on a 2-vCPU machine decoding and upscaling can be slower than a T4.
 
@@ -31,6 +31,7 @@ import torch
 from PIL import Image
 
 from tlcourse import data, models, training
+from train_speed import make_data  # same directory: the synthetic token batches of the other benchmark
 
 
 class RandomCifar(torch.utils.data.Dataset):
@@ -46,21 +47,6 @@ class RandomCifar(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
-
-
-class RandomTokens(torch.utils.data.Dataset):
-    """Token ids as ``({"input_ids", "attention_mask"}, label)`` pairs, like the course's text loaders."""
-
-    def __init__(self, n: int, length: int):
-        generator = torch.Generator().manual_seed(0)
-        self.ids = torch.randint(1000, 20000, (n, length), generator=generator)
-        self.labels = torch.randint(0, 2, (n,), generator=generator)
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return {"input_ids": self.ids[i], "attention_mask": torch.ones_like(self.ids[i])}, self.labels[i]
 
 
 def resnet50():
@@ -114,7 +100,7 @@ def image_workloads(n: int, precision: str) -> list[dict]:
 
 
 def text_workloads(n: int, precision: str, length: int = 64) -> list[dict]:
-    dataset = RandomTokens(n, length)
+    dataset = make_data("bert-base", n, 0, length)
     model = bert_base()
     torch.cuda.reset_peak_memory_stats()
     history = training.fit(model, data.make_loader(dataset, 32, shuffle=True, workers=0), epochs=2, lr=2e-5,
