@@ -68,7 +68,9 @@ def test_full_image_path_resnet50_on_cifar10(full_profile, monkeypatch):
     spec = models.image_model_spec()
     assert spec.image_size == 224 and spec.mean == models.IMAGENET_MEAN
     task = data.image_task(dataclasses.replace(spec, image_size=32))  # 32 px keeps the test fast
-    assert (len(task.train), len(task.test)) == (100, 20) and task.classes[0] == "airplane"
+    assert (len(task.train), len(task.val), len(task.test)) == (80, 20, 20) and task.classes[0] == "airplane"
+    assert task.val.dataset.transform is not task.train.dataset.transform  # validation is not augmented
+    assert not set(task.val.indices) & set(task.train.indices)
     assert (task.image_size, task.mean) == (32, models.IMAGENET_MEAN)
     result = experiments.finetune_image_classifier(task, 20, epochs=1, batch_size=10,
                                                    test_loader=data.make_loader(task.test, 10))
@@ -97,10 +99,11 @@ def test_full_text_path_bert_on_sst2(full_profile, monkeypatch):
     splits.save_to_disk(str(full_profile / "data" / "hf_datasets" / "sst2"))
 
     task = data.text_task()
-    assert task.name == "sst2" and len(task.train_texts) == 40 and len(task.test_texts) == 8
+    assert task.name == "sst2" and len(task.test_texts) == 8  # GLUE's dev set is the test split
+    assert (len(task.train_texts), len(task.val_texts)) == (32, 8)  # validation held out of SST-2's train
     model, tok = models.text_classifier(num_labels=2)
     assert model.config.hidden_size == 32  # the stand-in, found through the asset registry
     loader = data.text_loader(task.train_texts, task.train_labels, tok, 8, 16, shuffle=True)
     history = training.fit(model, loader, epochs=1, lr=1e-3,
-                           val_loader=data.text_loader(task.test_texts, task.test_labels, tok, 8, 16))
+                           val_loader=data.text_loader(task.val_texts, task.val_labels, tok, 8, 16))
     assert len(history.val_acc) == 1

