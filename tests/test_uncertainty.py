@@ -34,3 +34,11 @@ def test_seed_difference_needs_matching_seeds():
         uncertainty.seed_difference([0.9, 0.8], [0.9])
     with pytest.raises(ValueError, match="at least 2 seeds"):
         uncertainty.seed_difference([0.9], [0.8])
+
+
+def test_mean_interval_is_a_t_interval_of_the_mean():
+    # values 0.80, 0.84, 0.88: mean 0.84, sd 0.04, t(0.975, 2) = 4.303 -> half-width 4.303 * 0.04 / sqrt(3)
+    mean, half = uncertainty.mean_interval([0.80, 0.84, 0.88])
+    assert abs(mean - 0.84) < 1e-12 and abs(half - 4.302653 * 0.04 / 3 ** 0.5) < 1e-5
+    with pytest.raises(ValueError, match="2 seeds"):
+        uncertainty.mean_interval([0.9])

@@ -102,7 +102,10 @@ def image_classifier(num_classes: int, pretrained: bool = True, profile: str | N
     name = name or image_model_spec(profile).name
     if name not in builders:
         raise ValueError(f"Unknown image model {name!r}: choose one of {', '.join(builders)}.")
-    return builders[name](num_classes=num_classes, pretrained=pretrained, dropout=dropout)
+    model = builders[name](num_classes=num_classes, pretrained=pretrained, dropout=dropout)
+    # Channels-last memory order: the same weights and results, but convolutions run about 1.7x faster on
+    # a CPU (measured, benchmarks/README.md) and it is the layout a GPU's tensor cores want.
+    return model.to(memory_format=torch.channels_last)
 
 
 @contextlib.contextmanager

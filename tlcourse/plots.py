@@ -12,9 +12,15 @@ import torch
 
 
 def plot_history(histories: dict, title: str = "") -> plt.Figure:
-    """Loss and accuracy per epoch for one or more runs: ``{"pretrained": history, ...}``."""
+    """Loss and accuracy per epoch for one or more runs: ``{"pretrained": history, ...}``.
+
+    A run that kept its best validation epoch (early stopping) gets a dotted line at that epoch.
+    """
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
     for label, history in histories.items():
+        if history.best_epoch is not None:
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(history.best_epoch, color="grey", linestyle=":", linewidth=1)
         ax_loss.plot(history.epoch, history.train_loss, "-o", label=f"{label} (train)")
         if history.val_loss:
             ax_loss.plot(history.epoch, history.val_loss, "--o", label=f"{label} (val)")
@@ -30,11 +36,17 @@ def plot_history(histories: dict, title: str = "") -> plt.Figure:
 
 
 def plot_curves(x, curves: dict, xlabel: str, ylabel: str = "accuracy", title: str = "",
-                logx: bool = False) -> plt.Figure:
-    """Several named y-series over the same x, e.g. accuracy vs number of labels."""
+                logx: bool = False, errors: dict | None = None) -> plt.Figure:
+    """Several named y-series over the same x, e.g. accuracy vs number of labels.
+
+    ``errors`` (optional, same names): a half-width per point, drawn as an error bar (e.g. a 95% interval).
+    """
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, ys in curves.items():
-        ax.plot(x, ys, "-o", label=label)
+        if errors and label in errors:
+            ax.errorbar(x, ys, yerr=errors[label], fmt="-o", capsize=3, label=label)
+        else:
+            ax.plot(x, ys, "-o", label=label)
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
