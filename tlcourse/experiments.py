@@ -58,9 +58,10 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     ``strategy`` chooses what is trained (see :func:`tlcourse.freezing.apply_strategy`);
     ``loss_fn`` replaces cross-entropy (e.g. a regularised loss built on ``model``).
 
-    Choosing: with ``val_loader`` the run reports ``val_accuracy``; with ``patience`` as well it validates
-    after every epoch and keeps the best epoch's weights (early stopping). ``test=False`` leaves the test
-    split unread, as a run that only serves a choice should.
+    Choosing: with ``val_loader`` the run validates after every epoch and reports ``val_accuracy`` (of
+    the last epoch); with ``patience`` as well it keeps the best epoch's weights (early stopping) and
+    reports that epoch's. ``test=False`` leaves the test split unread, as a run that only serves a
+    choice should.
     """
     training.seed_everything(seed)
     if model is None:
@@ -68,8 +69,10 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     fit_options = freezing.apply_strategy(model, strategy, lr, **(strategy_options or {}))
     if loss_fn is not None:
         fit_options["loss_fn"] = loss_fn
+    if val_loader is not None:
+        fit_options["val_loader"] = val_loader  # validated after every epoch: the history has the curve
     if patience is not None:
-        fit_options.update(val_loader=val_loader, keep_best=True, patience=patience)
+        fit_options.update(keep_best=True, patience=patience)
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
     if test:
@@ -78,8 +81,8 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
                                 epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
                                 optimizer=optimizer, frozen_batchnorm=frozen_batchnorm, checkpoint=checkpoint)
     if val_loader is not None:
-        result.val_accuracy = (result.history.val_acc[result.history.best_epoch - 1] if patience is not None
-                               else training.evaluate(model, val_loader)["accuracy"])
+        history = result.history
+        result.val_accuracy = history.val_acc[history.best_epoch - 1 if patience is not None else -1]
     return result
 
 

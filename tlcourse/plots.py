@@ -14,13 +14,15 @@ import torch
 def plot_history(histories: dict, title: str = "") -> plt.Figure:
     """Loss and accuracy per epoch for one or more runs: ``{"pretrained": history, ...}``.
 
-    A run that kept its best validation epoch (early stopping) gets a dotted line at that epoch.
+    A run with validation scores gets a dotted line at its best validation epoch: the epoch early
+    stopping would keep (and did keep, when ``fit`` ran with ``keep_best=True``).
     """
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
     for label, history in histories.items():
-        if history.best_epoch is not None:
+        if history.val_acc:
+            best_epoch = history.epoch[history.val_acc.index(max(history.val_acc))]
             for ax in (ax_loss, ax_acc):
-                ax.axvline(history.best_epoch, color="grey", linestyle=":", linewidth=1)
+                ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1)
         ax_loss.plot(history.epoch, history.train_loss, "-o", label=f"{label} (train)")
         if history.val_loss:
             ax_loss.plot(history.epoch, history.val_loss, "--o", label=f"{label} (val)")
