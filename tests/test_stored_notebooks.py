@@ -1,6 +1,7 @@
 """The notebooks as stored read cleanly on GitHub: no stray return values under a cell."""
 
 import ast
+import json
 from pathlib import Path
 
 import nbformat
@@ -34,3 +35,12 @@ def _ends_in_record(cell) -> bool:
     except SyntaxError:  # IPython syntax (%pip, !ls): not a recording cell
         return False
     return isinstance(last, ast.Expr) and ast.unparse(last).startswith("tlcourse.record(")
+
+
+def test_notebooks_are_stored_exactly_as_jupyter_writes_them():
+    # keys sorted, one-space indent, a final newline: otherwise opening and saving a notebook in JupyterLab
+    # rewrites it (the browser test catches that too, but in minutes rather than milliseconds)
+    for path in NOTEBOOKS:
+        text = path.read_text(encoding="utf-8")
+        expected = json.dumps(json.loads(text), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+        assert text == expected, f"{path.name} is not stored the way nbformat writes it"
