@@ -76,6 +76,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+MIN_BATCHES_FOR_A_BAR = 10
+
+
 def progress_enabled(progress: bool | None) -> bool:
     """Progress bars are on unless turned off here or with ``TLCOURSE_PROGRESS=0``."""
     if progress is not None:
@@ -533,7 +536,10 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show)
+    # No bar for an epoch of a few batches: it is over before a bar helps, and each bar is a widget that a
+    # notebook run under nbval must receive (hundreds of tiny epochs in one cell overran its output wait).
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+               disable=not show or len(loader) < MIN_BATCHES_FOR_A_BAR)
     for step, (inputs, cpu_labels) in enumerate(bar):
         inputs, labels = move_to(inputs, device), move_to(cpu_labels, device)
         if settings.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
