@@ -75,9 +75,8 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
         fit_options.update(keep_best=True, patience=patience)
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
-    if test:
-        test_loader = test_loader or data.make_loader(task.test, 256)
-    result = _train_and_measure(model, train_loader, test_loader if test else None, fit_options, measure_memory,
+    test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
+    result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
                                 epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
                                 optimizer=optimizer, frozen_batchnorm=frozen_batchnorm, checkpoint=checkpoint)
     if val_loader is not None:

@@ -71,14 +71,8 @@ def seed_difference(treated: list[float], baseline: list[float], unit: str = "se
     The interval is Student's t interval of the mean difference: with 3 seeds the t factor is 4.3, not
     1.96, because the spread itself is estimated from only 3 numbers.
     """
-    from scipy.stats import t
-
     differences = [a - b for a, b in zip(treated, baseline, strict=True)]
-    n = len(differences)
-    if n < 2:
-        raise ValueError("A spread needs at least 2 seeds; the course uses 3 for every stated finding.")
-    mean = statistics.fmean(differences)
-    half = t.ppf(0.975, n - 1) * statistics.stdev(differences) / math.sqrt(n)
+    mean, half = mean_interval(differences)
     return SeedComparison(differences, mean, mean - half, mean + half, unit)
 
 
