@@ -332,3 +332,23 @@ def test_feature_distance_works_for_resnets_as_for_timm_models():
     timm_model = models.image_classifier(10, pretrained=False).eval()
     _, pooled = regularization.pooled_features(timm_model, x)
     assert torch.allclose(pooled, timm_model.global_pool(timm_model.forward_features(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_feature_distance_is_zero_at_the_start_with_batchnorm_in_train_mode(profile):
+    """The source copy used ImageNet running statistics while the model in train mode used the batch's,
+    so the penalty was not zero at step 0 and pushed the weights *away* from the source. Both sides now
+    see the batch with the same BatchNorm mode; the source's running statistics never change."""
+    torch.manual_seed(0)
+    model = models.image_classifier(10, pretrained=False, profile=profile).eval()
+    loss = regularization.FeatureDistanceLoss(model, beta=1.0)
+    source_statistics = {name: b.clone() for name, b in loss.source.named_buffers() if "running" in name}
+    x, y = torch.randn(6, 3, 64, 64).to(memory_format=torch.channels_last), torch.randint(0, 10, (6,))
+    assert loss.distance(model, x).item() == 0.0  # eval mode on both sides: the same running statistics
+    model.train()
+    _, features = regularization.pooled_features(model, x)
+    assert features.shape[1] > 100
+    assert loss.distance(model, x).item() == 0.0
+    total, logits = loss(model, x, y)
+    assert total.item() == pytest.approx(F.cross_entropy(logits, y).item(), abs=1e-6)
+    assert all(torch.equal(b, source_statistics[name]) for name, b in loss.source.named_buffers() if "running" in name)

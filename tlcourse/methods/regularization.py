@@ -91,7 +91,12 @@ def pooled_features(model: nn.Module, inputs) -> tuple[torch.Tensor, torch.Tenso
 class FeatureDistanceLoss:
     """Cross-entropy + ``beta * mean ||f(x) - f_source(x)||^2`` on the pooled penultimate features.
 
-    The source model is a frozen copy taken when the loss is created.
+    The source model is a frozen copy taken when the loss is created. Its BatchNorm layers follow the
+    model's, layer by layer: when the model normalises with the batch's statistics (train mode) the source
+    does too, so at the start the two compute identical features and the penalty is exactly zero. (A source
+    in eval mode would normalise with ImageNet's running statistics instead; the penalty would then be
+    positive at step 0 and pull the model *away* from where it started.) The source's running statistics
+    are never updated (momentum 0), and its dropout stays off.
     """
 
     def __init__(self, model: nn.Module, beta: float = 0.1):
@@ -99,13 +104,30 @@ class FeatureDistanceLoss:
         self.source = copy.deepcopy(model).eval()
         for p in self.source.parameters():
             p.requires_grad = False
+        for module in self.source.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = 0.0  # batch statistics are used, never stored
+
+    def _match_batchnorm_modes(self, model: nn.Module) -> None:
+        model_norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        source_norms = [m for m in self.source.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for source_norm, model_norm in zip(source_norms, model_norms, strict=True):
+            source_norm.train(model_norm.training)
+
+    def source_features(self, model: nn.Module, inputs) -> torch.Tensor:
+        """The frozen source model's pooled features for ``inputs``, with ``model``'s BatchNorm modes."""
+        self.source.to(inputs.device)
+        self._match_batchnorm_modes(model)
+        with torch.no_grad():
+            return pooled_features(self.source, inputs)[1]
+
+    def distance(self, model: nn.Module, inputs) -> torch.Tensor:
+        """The penalty without ``beta``: zero while the model still has the source's weights."""
+        return feature_distance(pooled_features(model, inputs)[1], self.source_features(model, inputs))
 
     def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
         logits, features = pooled_features(model, inputs)
-        self.source.to(inputs.device)
-        with torch.no_grad():
-            _, target = pooled_features(self.source, inputs)
-        distance = feature_distance(features, target)
+        distance = feature_distance(features, self.source_features(model, inputs))
         return F.cross_entropy(logits, labels) + self.beta * distance, logits
 
 
