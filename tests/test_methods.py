@@ -327,7 +327,7 @@ def test_feature_distance_works_for_resnets_as_for_timm_models():
     torch.manual_seed(0)
     x, y = torch.randn(4, 3, 64, 64), torch.randint(0, 10, (4,))
     resnet = resnet18(num_classes=10)
-    loss, logits = regularization.FeatureDistanceLoss(resnet, beta=1.0)(resnet, x, y)
+    loss, logits = regularization.FeatureDistanceLoss(resnet, alpha=1.0)(resnet, x, y)
     assert logits.shape == (4, 10) and torch.isfinite(loss)
     timm_model = models.image_classifier(10, pretrained=False).eval()
     _, pooled = regularization.pooled_features(timm_model, x)
@@ -341,7 +341,7 @@ def test_feature_distance_is_zero_at_the_start_with_batchnorm_in_train_mode(prof
     see the batch with the same BatchNorm mode; the source's running statistics never change."""
     torch.manual_seed(0)
     model = models.image_classifier(10, pretrained=False, profile=profile).eval()
-    loss = regularization.FeatureDistanceLoss(model, beta=1.0)
+    loss = regularization.FeatureDistanceLoss(model, alpha=1.0)
     source_statistics = {name: b.clone() for name, b in loss.source.named_buffers() if "running" in name}
     x, y = torch.randn(6, 3, 64, 64).to(memory_format=torch.channels_last), torch.randint(0, 10, (6,))
     assert loss.distance(model, x).item() == 0.0  # eval mode on both sides: the same running statistics
@@ -352,3 +352,45 @@ def test_feature_distance_is_zero_at_the_start_with_batchnorm_in_train_mode(prof
     total, logits = loss(model, x, y)
     assert total.item() == pytest.approx(F.cross_entropy(logits, y).item(), abs=1e-6)
     assert all(torch.equal(b, source_statistics[name]) for name, b in loss.source.named_buffers() if "running" in name)
+
+
+def test_relative_distance_measures_how_far_the_body_moved():
+    torch.manual_seed(0)
+    pretrained = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 3))
+    finetuned = copy.deepcopy(pretrained)
+    finetuned[1] = nn.Linear(4, 2)  # a new head of another shape: left out
+    assert regularization.relative_distance(finetuned, pretrained) == 0.0
+    with torch.no_grad():
+        finetuned[0].weight.mul_(1.1)
+        finetuned[0].bias.mul_(1.1)
+    assert regularization.relative_distance(finetuned, pretrained) == pytest.approx(0.1, rel=1e-5)
+
+
+def test_transfer_set_never_returns_the_true_labels():
+    images = torch.randn(6, 3, 8, 8)
+    true_labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    with torch.no_grad():
+        teacher[1].weight.zero_()
+        teacher[1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))  # always says class 2
+    transfer = distillation.TransferSet(TensorDataset(images, true_labels), teacher)
+    (inputs, logits), label = transfer[1]
+    assert torch.equal(inputs, images[1]) and torch.allclose(logits, torch.tensor([0.0, 0.0, 5.0]))
+    assert [transfer[i][1] for i in range(6)] == [2] * 6
+
+
+def test_multiply_adds_counts_convolutions_and_linear_layers():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 5 * 5, 2))
+    counts = compression.multiply_adds(model, torch.zeros(2, 3, 5, 5))
+    assert counts == {"Conv2d": 2 * 4 * 5 * 5 * 3 * 9, "Linear": 2 * 2 * 100}
+
+
+def test_dann_history_records_the_domain_classifiers_accuracy_per_epoch():
+    source, target_images = _tiny_domains()
+    model = dann.DANN(10)
+    src = data.make_loader(source, 16, shuffle=True, seed=0)
+    tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
+    history = dann.train_dann(model, src, tgt, epochs=3, seed=0, progress=False)
+    assert len(history.domain_acc) == 3 and all(0.0 <= a <= 1.0 for a in history.domain_acc)
+    source_only = dann.train_dann(dann.DANN(10), src, tgt, epochs=2, adapt=False, seed=0, progress=False)
+    assert source_only.domain_acc == []  # no domain classifier is trained without adaptation

@@ -46,7 +46,7 @@ def digit_augmentation(fill: float = -1.0):
 def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: bool = True, epochs: int = 5,
                               lr: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.01,
                               dropout: float = 0.2, warmup: float = 0.1, schedule: str = "cosine",
-                              optimizer: str = "adamw", seed: int = 0,
+                              optimizer: str = "adamw", grad_clip: float | None = 1.0, seed: int = 0,
                               test_loader=None, strategy: str = "full", strategy_options: dict | None = None,
                               frozen_batchnorm: str = "eval", loss_fn=None, measure_memory: bool = False,
                               model: torch.nn.Module | None = None, checkpoint=None, val_loader=None,
@@ -78,7 +78,8 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
     result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
                                 epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
-                                optimizer=optimizer, frozen_batchnorm=frozen_batchnorm, checkpoint=checkpoint)
+                                optimizer=optimizer, grad_clip=grad_clip, frozen_batchnorm=frozen_batchnorm,
+                                checkpoint=checkpoint)
     if val_loader is not None:
         history = result.history
         result.val_accuracy = history.val_acc[history.best_epoch - 1 if patience is not None else -1]

@@ -73,6 +73,31 @@ def cpu_latency_ms(model: nn.Module, example, repeats: int = 20) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
+@torch.inference_mode()
+def multiply_adds(model: nn.Module, example) -> dict[str, int]:
+    """Multiply-adds of one forward pass of ``example`` in the model's ``Conv2d`` and ``Linear`` layers.
+
+    Where the arithmetic is tells what a compression can speed up: dynamic quantisation only touches
+    ``nn.Linear``, so a network that spends its time in convolutions gains little from it.
+    """
+    counts = {"Conv2d": 0, "Linear": 0}
+
+    def count(module, args, output):
+        if isinstance(module, nn.Conv2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            counts["Conv2d"] += output.numel() * module.in_channels // module.groups * kernel
+        else:
+            counts["Linear"] += output.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        model_logits(model.cpu().eval(), example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return counts
+
+
 def report(name: str, model: nn.Module, test_loader, example) -> dict:
     """One row of the compression table."""
     with warnings.catch_warnings():

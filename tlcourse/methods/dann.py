@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -70,6 +71,15 @@ class DANN(nn.Module):
         return self.domain_classifier(self.reversal(features)).squeeze(1)
 
 
+@dataclass
+class DANNHistory(History):
+    """:class:`~tlcourse.training.History` plus the domain classifier's accuracy on each epoch's training batches
+    (source and target together). Near 0.5 it cannot tell the domains apart in the features it is shown; near 1
+    the features still give the domain away."""
+
+    domain_acc: list[float] = field(default_factory=list)
+
+
 def reversal_strength(progress: float, gamma: float = 10.0) -> float:
     """Ganin et al.'s schedule: 0 at the start (the domain classifier is still random), rising to ~1."""
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
@@ -83,28 +93,34 @@ def _images_only(loader):
 
 
 def _dann_loss(model: DANN, images, labels, target_images, device, adapt: bool, domain_weight: float):
-    """CE on the labelled source batch, plus (when adapting) the domain loss on a source and a target batch."""
+    """CE on the labelled source batch, plus (when adapting) the domain loss on a source and a target batch.
+
+    Returns ``(loss, class logits, domain correct, domain seen)``.
+    """
     source_features = model.features(images)
     logits = model.label_predictor(source_features)
     loss = F.cross_entropy(logits, labels)
-    if adapt:  # each domain goes through the network on its own, as in Ganin et al.
-        target_features = model.features(next(target_images).to(device))
-        source_domain = model.domain_logits(source_features)
-        target_domain = model.domain_logits(target_features)
-        domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
-                       + F.binary_cross_entropy_with_logits(target_domain, torch.ones_like(target_domain)))
-        loss = loss + domain_weight * domain_loss
-    return loss, logits
+    if not adapt:
+        return loss, logits, 0, 0
+    # each domain goes through the network on its own, as in Ganin et al.
+    target_features = model.features(next(target_images).to(device))
+    source_domain = model.domain_logits(source_features)
+    target_domain = model.domain_logits(target_features)
+    domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
+                   + F.binary_cross_entropy_with_logits(target_domain, torch.ones_like(target_domain)))
+    correct = int((source_domain < 0).sum()) + int((target_domain > 0).sum())
+    return loss + domain_weight * domain_loss, logits, correct, len(source_domain) + len(target_domain)
 
 
 def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: float = 1e-3, adapt: bool = True,
                domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
-               progress: bool | None = None) -> History:
+               progress: bool | None = None) -> DANNHistory:
     """Train on labelled source batches and unlabelled target batches.
 
     ``adapt=False`` trains the same way without the domain loss: the *source-only* baseline.
     Loss per step: CE(source labels) + domain_weight * BCE(domain), with the reversal strength
-    following :func:`reversal_strength`. Only the images of ``target_loader`` are used.
+    following :func:`reversal_strength`. Only the images of ``target_loader`` are used. The history also
+    holds the domain classifier's accuracy per epoch (when adapting).
     """
     if seed is not None:
         seed_everything(seed)
@@ -113,24 +129,29 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     target_images = _images_only(target_loader)
     total_steps, step = epochs * len(source_loader), 0
-    history = History()
+    history = DANNHistory()
     for epoch in range(epochs):
         model.train()
         started, correct, seen, total_loss = time.perf_counter(), 0, 0, 0.0
+        domain_correct, domain_seen = 0, 0
         for images, labels in tqdm(source_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                                    disable=not progress_enabled(progress)):
             images, labels = images.to(device), labels.to(device)
             model.reversal.strength = reversal_strength(step / total_steps)
-            loss, logits = _dann_loss(model, images, labels, target_images, device, adapt, domain_weight)
+            loss, logits, right, shown = _dann_loss(model, images, labels, target_images, device, adapt,
+                                                    domain_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
             total_loss += loss.item() * len(labels)
+            domain_correct, domain_seen = domain_correct + right, domain_seen + shown
             step += 1
         history.add(epoch + 1, total_loss / seen, correct / seen, optimizer.param_groups[0]["lr"],
                     time.perf_counter() - started, None if val_loader is None else evaluate(model, val_loader, device=device))
+        if adapt:
+            history.domain_acc.append(domain_correct / domain_seen)
     return history
 
 

@@ -75,6 +75,22 @@ class WithTeacherLogits(torch.utils.data.Dataset):
         return (inputs, self.logits[index]), label
 
 
+class TransferSet(WithTeacherLogits):
+    """Images whose labels are *not* used, each with the teacher's logits: ``((input, logits), teacher's class)``.
+
+    Hinton et al. distil on a *transfer set*: inputs the teacher labels with its soft targets, labelled or not.
+    Unlabelled images are usually plentiful, so a student can learn from many more examples than were ever
+    labelled. The true labels of ``dataset`` are never read; in their place each item carries the teacher's
+    predicted class, which only the hard part of the loss would use: train with
+    ``PrecomputedDistillationLoss(alpha=1.0)`` to learn from the soft targets alone.
+    """
+
+    def __getitem__(self, index):
+        inputs, _ = self.dataset[index]  # the true label is dropped here
+        logits = self.logits[index]
+        return (inputs, logits), int(logits.argmax())
+
+
 class PrecomputedDistillationLoss:
     """:func:`kd_loss` as a ``fit`` loss, for batches of :class:`WithTeacherLogits` (no teacher is run)."""
 

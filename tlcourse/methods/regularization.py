@@ -3,17 +3,20 @@
 Plain fine-tuning minimises cross-entropy on the target data and nothing ties the
 weights to where they started, so with few labels they can wander far from the
 useful pretrained solution (and the source task is forgotten). Both losses here add
-a penalty ``lambda * R`` that measures the distance to the source model:
+a penalty ``alpha * R`` that measures the distance to the source model (``alpha`` is
+its strength in both, as in Li et al.):
 
 * :class:`L2SPLoss` (Li, Grandvalet & Davoine 2018): distance of the *weights* to the
   pretrained weights, ``alpha/2 * ||w - w0||^2``, plus ordinary decay ``beta/2 * ||v||^2``
   of the new head, which has no pretrained value.
 * :class:`FeatureDistanceLoss`: distance of the *features* the model computes to those of
-  the frozen source model on the same batch (the idea behind DELTA, Li et al. 2019,
-  without its attention weights).
+  the frozen source model on the same batch, ``alpha * mean ||f(x) - f0(x)||^2`` (the idea
+  behind DELTA, Li et al. 2019, without its attention weights).
 
 Use them with ``weight_decay=0`` in ``fit``: ordinary weight decay pulls towards zero,
-which is exactly what L2-SP replaces.
+which is exactly what L2-SP replaces. Li et al. trained with SGD; with Adam(W) a penalty's
+gradient is rescaled per weight like every other gradient, so an ``alpha`` does not mean
+the same as in the paper.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class L2SPLoss:
 
     def penalty(self, model: nn.Module) -> torch.Tensor:
         """The regulariser alone (zero at the pretrained weights when ``beta`` is 0)."""
+        device = next(model.parameters()).device
+        if any(w.device != device for w in self.anchor.values()):  # moved once, not on every step
+            self.anchor = {name: w.to(device) for name, w in self.anchor.items()}
         head_norm = 0.0
         for name, p in model.named_parameters():
             if p.requires_grad and name in self.head:
@@ -89,7 +95,7 @@ def pooled_features(model: nn.Module, inputs) -> tuple[torch.Tensor, torch.Tenso
 
 
 class FeatureDistanceLoss:
-    """Cross-entropy + ``beta * mean ||f(x) - f_source(x)||^2`` on the pooled penultimate features.
+    """Cross-entropy + ``alpha * mean ||f(x) - f_source(x)||^2`` on the pooled penultimate features.
 
     The source model is a frozen copy taken when the loss is created. Its BatchNorm layers follow the
     model's, layer by layer: when the model normalises with the batch's statistics (train mode) the source
@@ -99,8 +105,8 @@ class FeatureDistanceLoss:
     are never updated (momentum 0), and its dropout stays off.
     """
 
-    def __init__(self, model: nn.Module, beta: float = 0.1):
-        self.beta = beta
+    def __init__(self, model: nn.Module, alpha: float = 0.1):
+        self.alpha = alpha
         self.source = copy.deepcopy(model).eval()
         for p in self.source.parameters():
             p.requires_grad = False
@@ -122,13 +128,29 @@ class FeatureDistanceLoss:
             return pooled_features(self.source, inputs)[1]
 
     def distance(self, model: nn.Module, inputs) -> torch.Tensor:
-        """The penalty without ``beta``: zero while the model still has the source's weights."""
+        """The penalty without ``alpha``: zero while the model still has the source's weights."""
         return feature_distance(pooled_features(model, inputs)[1], self.source_features(model, inputs))
 
     def __call__(self, model: nn.Module, inputs, labels: torch.Tensor):
         logits, features = pooled_features(model, inputs)
         distance = feature_distance(features, self.source_features(model, inputs))
-        return F.cross_entropy(logits, labels) + self.beta * distance, logits
+        return F.cross_entropy(logits, labels) + self.alpha * distance, logits
+
+
+@torch.no_grad()
+def relative_distance(finetuned: nn.Module, pretrained: nn.Module) -> float:
+    """How far the body's weights moved: ``||w - w0|| / ||w0||`` over the parameters both models share by
+    name and shape (the new head has no pretrained value and is left out). 0: still the source weights;
+    0.1: moved by a tenth of their size. It is the distance L2-SP penalises, made comparable across models.
+    """
+    source = dict(pretrained.named_parameters())
+    moved, size = 0.0, 0.0
+    for name, w in finetuned.named_parameters():
+        if name in source and source[name].shape == w.shape:
+            w0 = source[name].to(w.device)
+            moved += (w - w0).pow(2).sum().item()
+            size += w0.pow(2).sum().item()
+    return (moved / size) ** 0.5
 
 
 def _restore_batchnorm_statistics(model: nn.Module, source: nn.Module) -> None:
