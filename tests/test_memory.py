@@ -36,3 +36,19 @@ def test_digits_at_224_px_are_not_held_in_memory():
     assert result.returncode == 0, result.stderr[-2000:]
     growth = float(result.stdout.split("GROWTH_GB=")[1])
     assert growth < 2.0, f"building and iterating the 224 px digits grew host memory by {growth:.1f} GB"
+
+
+def test_inference_memory_counts_the_weights_and_the_largest_layer_not_the_sum():
+    import torch
+
+    from tlcourse import training
+
+    model = torch.nn.Sequential(torch.nn.Linear(10, 1000), torch.nn.ReLU(), torch.nn.Linear(1000, 2))
+    x = torch.zeros(4, 10)
+    parts = training.inference_memory(model, x)
+    weights = (10 * 1000 + 1000 + 1000 * 2 + 2) * 4
+    assert parts["weights"] == weights
+    assert parts["activations"] == (4 * 1000 + 4 * 1000) * 4  # the ReLU's input and output, the largest layer
+    assert parts["total"] == weights + parts["activations"]
+    step = training.training_step_memory(model, x, torch.zeros(4, dtype=torch.long))
+    assert parts["total"] < step["total"]  # no gradients, no optimiser state, nothing saved for backward

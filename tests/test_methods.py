@@ -394,3 +394,19 @@ def test_dann_history_records_the_domain_classifiers_accuracy_per_epoch():
     assert len(history.domain_acc) == 3 and all(0.0 <= a <= 1.0 for a in history.domain_acc)
     source_only = dann.train_dann(dann.DANN(10), src, tgt, epochs=2, adapt=False, seed=0, progress=False)
     assert source_only.domain_acc == []  # no domain classifier is trained without adaptation
+
+
+def test_adapt_batchnorm_takes_the_statistics_of_the_new_images_and_keeps_the_weights():
+    from tlcourse.methods import adabn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.Dropout(0.5), nn.Flatten())
+    target = torch.randn(50, 3, 2, 2) * 3 + 5
+    adapted = adabn.adapt_batchnorm(model, target, batch_size=50)
+    with torch.no_grad():
+        pre = model[0](target)
+    norm = adapted[1]
+    assert torch.allclose(norm.running_mean, pre.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert torch.allclose(norm.running_var, pre.var(dim=(0, 2, 3)), rtol=1e-3)  # unbiased, as BatchNorm keeps it
+    assert torch.equal(model[1].running_mean, torch.zeros(4))  # the original is untouched
+    assert torch.equal(adapted[0].weight, model[0].weight) and not adapted.training

@@ -608,6 +608,37 @@ def evaluate(model: nn.Module, loader, device=None, precision: str = "auto") -> 
             "accuracy": (logits.argmax(dim=1) == labels).float().mean().item()}
 
 
+@torch.inference_mode()
+def inference_memory(model: nn.Module, inputs, device=None) -> dict[str, int]:
+    """Bytes a forward pass without gradients needs, the cost of *extracting* features: an estimate.
+
+    * ``weights``: all parameters (the whole network must be loaded to run it);
+    * ``activations``: the largest input-plus-output of any single layer. Without autograd nothing is
+      saved for a backward pass, so each layer's input can be freed once its output exists; the peak is
+      about one layer's worth, not the sum over layers that training keeps.
+
+    ``total`` is their sum, comparable with :func:`training_step_memory`'s.
+    """
+    device = get_device(device)
+    model.to(device).eval()
+    largest = 0
+
+    def measure(module, args, output):
+        nonlocal largest
+        tensors = [t for t in (*args, output) if isinstance(t, torch.Tensor)]
+        largest = max(largest, sum(t.numel() * t.element_size() for t in tensors))
+
+    hooks = [m.register_forward_hook(measure) for m in model.modules() if not list(m.children())]
+    try:
+        model_logits(model, move_to(inputs, device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    parts = {"weights": sum(p.numel() * p.element_size() for p in model.parameters()), "activations": largest}
+    parts["total"] = parts["weights"] + parts["activations"]
+    return parts
+
+
 def training_step_memory(model: nn.Module, inputs, labels: torch.Tensor, loss_fn: LossFn = cross_entropy_loss,
                          device=None) -> dict[str, int]:
     """Bytes one AdamW training step needs, split into its parts; weights are not changed.

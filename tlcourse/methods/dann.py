@@ -92,18 +92,23 @@ def _images_only(loader):
             yield batch[0] if isinstance(batch, (list, tuple)) else batch
 
 
-def _dann_loss(model: DANN, images, labels, target_images, device, adapt: bool, domain_weight: float):
+def _dann_loss(model: DANN, images, labels, target_images, device, adapt: bool, domain_weight: float,
+               joint_batches: bool = False):
     """CE on the labelled source batch, plus (when adapting) the domain loss on a source and a target batch.
 
     Returns ``(loss, class logits, domain correct, domain seen)``.
     """
-    source_features = model.features(images)
+    if adapt and joint_batches:  # one batch of both domains: BatchNorm normalises them with shared statistics
+        both = model.features(torch.cat([images, next(target_images).to(device)]))
+        source_features, target_features = both[:len(images)], both[len(images):]
+    else:
+        source_features = model.features(images)
     logits = model.label_predictor(source_features)
     loss = F.cross_entropy(logits, labels)
     if not adapt:
         return loss, logits, 0, 0
-    # each domain goes through the network on its own, as in Ganin et al.
-    target_features = model.features(next(target_images).to(device))
+    if not joint_batches:  # each domain through the network on its own, with its own batch statistics
+        target_features = model.features(next(target_images).to(device))
     source_domain = model.domain_logits(source_features)
     target_domain = model.domain_logits(target_features)
     domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
@@ -114,7 +119,7 @@ def _dann_loss(model: DANN, images, labels, target_images, device, adapt: bool, 
 
 def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: float = 1e-3, adapt: bool = True,
                domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
-               progress: bool | None = None) -> DANNHistory:
+               progress: bool | None = None, joint_batches: bool = False) -> DANNHistory:
     """Train on labelled source batches and unlabelled target batches.
 
     ``adapt=False`` trains the same way without the domain loss: the *source-only* baseline.
@@ -139,7 +144,7 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
             images, labels = images.to(device), labels.to(device)
             model.reversal.strength = reversal_strength(step / total_steps)
             loss, logits, right, shown = _dann_loss(model, images, labels, target_images, device, adapt,
-                                                    domain_weight)
+                                                    domain_weight, joint_batches)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

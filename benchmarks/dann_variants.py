@@ -1,0 +1,46 @@
+"""Why does DANN close less of the gap than Ganin et al.? Train variants of notebook 07's recipe on three seeds.
+
+Quick profile, CPU. Each variant is a JSON dict of `train_dann` settings; every run is scored on the target
+test digits, as trained and with AdaBN (BatchNorm statistics recomputed on the unlabelled target images).
+These choices are judged with *target labels*, which real unsupervised adaptation does not have: this is a
+developer's investigation of the recipe, not a model selection procedure to copy.
+
+    TLCOURSE_PROFILE=quick python benchmarks/dann_variants.py 'default={}' 'joint={"joint_batches": true}'
+"""
+
+import json
+import sys
+import time
+
+import torch
+
+from tlcourse import data, training, uncertainty
+from tlcourse.methods import adabn, dann
+
+spec = dann.DIGIT_CNN_INPUT
+source = data.digits_task(spec, style="mnist", seed=0)
+target = data.digits_task(spec, style="mnist_m", seed=0)
+target_test = data.make_loader(target.test, 512)
+
+
+def run(seed, adapt=True, epochs=10, **settings):
+    torch.manual_seed(seed)
+    model = dann.DANN(num_classes=10)
+    src = data.make_loader(source.train, 64, shuffle=True, seed=seed)
+    tgt = data.make_loader(target.train, 64, shuffle=True, seed=seed + 100)
+    history = dann.train_dann(model, src, tgt, epochs=epochs, adapt=adapt, seed=seed, progress=False, **settings)
+    adapted = adabn.adapt_batchnorm(model, target.train.tensors[0])
+    return (training.evaluate(model, target_test)["accuracy"], training.evaluate(adapted, target_test)["accuracy"],
+            history.domain_acc[-1] if history.domain_acc else float("nan"))
+
+
+for argument in sys.argv[1:]:
+    name, settings = argument.split("=", 1)
+    started = time.perf_counter()
+    scores = [run(seed, **json.loads(settings)) for seed in (0, 1, 2)]
+    plain, with_adabn, domain = zip(*scores)
+    for label, values in [("as trained", plain), ("with AdaBN", with_adabn)]:
+        mean, half = uncertainty.mean_interval(list(values))
+        print(f"{name} {settings} {label}: {mean:.3f} +- {half:.3f} {[round(v, 3) for v in values]}")
+    print(f"  domain classifier accuracy, last epoch: {[round(d, 3) for d in domain]} "
+          f"({time.perf_counter() - started:.0f} s)", flush=True)
