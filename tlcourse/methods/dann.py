@@ -135,12 +135,15 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
     target_images = _images_only(target_loader)
     total_steps, step = epochs * len(source_loader), 0
     history = DANNHistory()
+    # one bar for the whole run, not one per epoch: many short-lived widgets flood a notebook's output channel
+    bar = tqdm(total=total_steps, desc="DANN" if adapt else "training", leave=False,
+               disable=not progress_enabled(progress))
     for epoch in range(epochs):
         model.train()
         started, correct, seen, total_loss = time.perf_counter(), 0, 0, 0.0
         domain_correct, domain_seen = 0, 0
-        for images, labels in tqdm(source_loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                                   disable=not progress_enabled(progress)):
+        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}")
+        for images, labels in source_loader:
             images, labels = images.to(device), labels.to(device)
             model.reversal.strength = reversal_strength(step / total_steps)
             loss, logits, right, shown = _dann_loss(model, images, labels, target_images, device, adapt,
@@ -153,10 +156,12 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
             total_loss += loss.item() * len(labels)
             domain_correct, domain_seen = domain_correct + right, domain_seen + shown
             step += 1
+            bar.update(1)
         history.add(epoch + 1, total_loss / seen, correct / seen, optimizer.param_groups[0]["lr"],
                     time.perf_counter() - started, None if val_loader is None else evaluate(model, val_loader, device=device))
         if adapt:
             history.domain_acc.append(domain_correct / domain_seen)
+    bar.close()
     return history
 
 
