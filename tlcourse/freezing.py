@@ -74,6 +74,11 @@ def trainable_fraction(model: nn.Module) -> float:
     return count_trainable(model) / sum(p.numel() for p in model.parameters())
 
 
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of ``model``, in module order (two copies of a model list them alike)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def keep_frozen_batchnorm_in_eval(model: nn.Module) -> int:
     """Put every BatchNorm layer whose weights are all frozen into eval mode; return how many.
 
@@ -82,12 +87,11 @@ def keep_frozen_batchnorm_in_eval(model: nn.Module) -> int:
     ``model.train()`` (``fit`` does).
     """
     count = 0
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            parameters = list(module.parameters())
-            if parameters and not any(p.requires_grad for p in parameters):
-                module.eval()
-                count += 1
+    for module in batchnorm_layers(model):
+        parameters = list(module.parameters())
+        if parameters and not any(p.requires_grad for p in parameters):
+            module.eval()
+            count += 1
     return count
 
 

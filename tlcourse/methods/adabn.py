@@ -17,9 +17,7 @@ import copy
 import torch
 from torch import nn
 
-
-def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+from ..freezing import batchnorm_layers
 
 
 @torch.no_grad()
@@ -31,12 +29,13 @@ def adapt_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 25
     """
     adapted = copy.deepcopy(model).eval()
     device = next(adapted.parameters()).device
+    momenta = [norm.momentum for norm in batchnorm_layers(adapted)]
     for norm in batchnorm_layers(adapted):
         norm.reset_running_stats()
         norm.momentum = None  # cumulative average over every batch below
         norm.train()  # only the BatchNorm layers: they update their statistics, dropout stays off
     for batch in images.split(batch_size):
         adapted(batch.to(device))
-    for norm in batchnorm_layers(adapted):
-        norm.momentum = 0.1
+    for norm, momentum in zip(batchnorm_layers(adapted), momenta):
+        norm.momentum = momentum  # the model's own setting back, for any later training
     return adapted.eval()

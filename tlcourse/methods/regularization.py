@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import last_module, without_head
-from ..freezing import blocks, new_head_name
+from ..freezing import batchnorm_layers, blocks, new_head_name
 from ..training import model_logits
 
 
@@ -110,14 +110,11 @@ class FeatureDistanceLoss:
         self.source = copy.deepcopy(model).eval()
         for p in self.source.parameters():
             p.requires_grad = False
-        for module in self.source.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.momentum = 0.0  # batch statistics are used, never stored
+        for norm in batchnorm_layers(self.source):
+            norm.momentum = 0.0  # batch statistics are used, never stored
 
     def _match_batchnorm_modes(self, model: nn.Module) -> None:
-        model_norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        source_norms = [m for m in self.source.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        for source_norm, model_norm in zip(source_norms, model_norms, strict=True):
+        for source_norm, model_norm in zip(batchnorm_layers(self.source), batchnorm_layers(model), strict=True):
             source_norm.train(model_norm.training)
 
     def source_features(self, model: nn.Module, inputs) -> torch.Tensor:
