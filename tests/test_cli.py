@@ -60,3 +60,22 @@ def test_run_reports_a_failing_notebook(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tlcourse", "run", str(path), "--out", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 1 and "FAILED" in result.stdout
+
+
+def test_a_failed_html_copy_keeps_the_run_and_says_why(tmp_path, monkeypatch, capsys):
+    # seen on a GPU machine whose nbconvert had no templates: six notebooks ran and their results were lost
+    import nbconvert
+
+    from tlcourse import cli
+
+    def broken(self, notebook, **kwargs):
+        raise ValueError("No template sub-directory with name 'lab' found")
+
+    monkeypatch.setattr(nbconvert.HTMLExporter, "from_notebook_node", broken)
+    notebook = new_notebook(cells=[new_code_cell("import tlcourse\ntlcourse.record('answer', 42)")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "97_no_html.ipynb"
+    nbformat.write(notebook, path)
+    ok, seconds, error, _ = cli.execute_notebook(path, tmp_path, tmp_path / "results.json")
+    assert ok and error is None
+    assert "no HTML copy" in capsys.readouterr().out and not (tmp_path / "97_no_html.html").exists()

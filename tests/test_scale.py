@@ -24,7 +24,8 @@ def test_normal_scale_keeps_every_size_and_asserts_every_claim(tmp_path, monkeyp
 def test_smoke_scale_shrinks_sizes_and_records_claims_as_not_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOURSE_RESULTS", str(tmp_path / "results.json"))
     smoke = make_lesson("smoke")
-    assert smoke.size(1000) == 100 and smoke.size(50) == 20 and smoke.size(10) == 10 and smoke.epochs(7) == 1
+    assert smoke.size(1000) == 20 and smoke.size(5000) == 50 and smoke.size(10) == 10 and smoke.epochs(7) == 1
+    assert smoke.seconds(420) == 42 and make_lesson("normal").seconds(420) == 420
     smoke.claim(False, "pretrained beats scratch")
     smoke.claim(True, "deeper layers beat the stem")
     assert results.load_results()["claims not checked"] == ["pretrained beats scratch", "deeper layers beat the stem"]
@@ -48,3 +49,28 @@ def test_with_stand_in_downloads_claims_are_recorded_not_checked(tmp_path, monke
     monkeypatch.setenv("TLCOURSE_STAND_INS", "0")
     with pytest.raises(AssertionError):
         make_lesson("normal").claim(False, "pretrained beats scratch")
+
+
+def test_smoke_scale_cuts_every_split_of_the_data_sets(monkeypatch):
+    from tlcourse import data
+
+    monkeypatch.setenv("TLCOURSE_SCALE", "smoke")
+    train_x, train_y, test_x, test_y = data.mnist_digits("quick")
+    assert len(train_x) == len(train_y) == data.SMOKE_SPLIT and len(test_y) == data.SMOKE_SPLIT
+    text = data.text_task("quick")
+    assert [len(text.train_texts), len(text.val_texts), len(text.test_texts)] == [data.SMOKE_SPLIT] * 3
+    assert len(data.text_task("quick", n_train=50).train_texts) == 50
+    monkeypatch.setenv("TLCOURSE_SCALE", "normal")
+    assert len(data.mnist_digits("quick")[1]) == 4000
+
+
+def test_the_image_size_can_be_overridden_for_tests_and_is_checked(monkeypatch):
+    from tlcourse import models
+
+    monkeypatch.setenv("TLCOURSE_IMAGE_SIZE", "32")
+    assert models.image_model_spec("full").image_size == 32 and models.image_model_spec("full").name == "resnet50"
+    monkeypatch.setenv("TLCOURSE_IMAGE_SIZE", "tiny")
+    with pytest.raises(ValueError, match="TLCOURSE_IMAGE_SIZE"):
+        models.image_model_spec("full")
+    monkeypatch.delenv("TLCOURSE_IMAGE_SIZE")
+    assert models.image_model_spec("full").image_size == 224

@@ -1,5 +1,7 @@
 """Intervals for one split (Wilson) and for a comparison over seeds (paired t)."""
 
+import math
+
 import pytest
 
 from tlcourse import uncertainty
@@ -42,3 +44,9 @@ def test_mean_interval_is_a_t_interval_of_the_mean():
     assert abs(mean - 0.84) < 1e-12 and abs(half - 4.302653 * 0.04 / 3 ** 0.5) < 1e-5
     with pytest.raises(ValueError, match="2 seeds"):
         uncertainty.mean_interval([0.9])
+
+
+def test_mean_interval_of_an_undefined_value_is_undefined_not_a_crash():
+    # e.g. a share of a gap that is zero for one seed (notebook 07 on stand-in data)
+    mean, half = uncertainty.mean_interval([0.5, float("nan"), 0.4])
+    assert math.isnan(mean) and math.isnan(half)

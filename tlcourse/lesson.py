@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .profiles import checkpoint_dir, get_device, get_profile, get_scale, uses_stand_ins
+from .profiles import checkpoint_dir, get_device, get_profile, get_scale, scaled, uses_stand_ins
 from .results import load_results, record, start_recording
 from .training import seed_everything
 
@@ -42,10 +42,13 @@ class Lesson:
             return None
         return checkpoint_dir() / self.name / f"{run}.pt"
 
-
     def size(self, n: int, smallest: int = 20) -> int:
-        """A number of examples: ``n``, or at smoke scale a tenth of it (at least ``smallest``, at most ``n``)."""
-        return n if self.scale == "normal" else min(n, max(smallest, n // 10))
+        """A number of examples: ``n``, or at smoke scale a hundredth of it (at least ``smallest``, at most ``n``)."""
+        return scaled(n, smallest, self.scale)
+
+    def seconds(self, n: float) -> float:
+        """A time budget: ``n`` seconds, or at smoke scale a tenth of it."""
+        return n if self.scale == "normal" else n / 10
 
     def epochs(self, n: int) -> int:
         """A number of epochs: ``n``, or one at smoke scale."""

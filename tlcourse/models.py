@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .assets import ASSETS, AssetUnavailableError, asset_path
-from .profiles import get_profile
+from .profiles import get_profile, image_size_override
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,7 +45,11 @@ TEXT_MODELS = {"quick": "minilm_l6", "full": "bert_base_uncased"}
 
 
 def image_model_spec(profile: str | None = None) -> ImageModelSpec:
-    return IMAGE_MODELS[get_profile(profile)]
+    """The profile's image model: its name, input size and normalisation (the size can be overridden for
+    tests, see :func:`tlcourse.profiles.image_size_override`)."""
+    spec = IMAGE_MODELS[get_profile(profile)]
+    size = image_size_override()
+    return spec if size is None else dataclasses.replace(spec, image_size=size)
 
 
 def efficientnet_lite0(num_classes: int = 1000, pretrained: bool = True, dropout: float = 0.2) -> nn.Module:

@@ -175,6 +175,7 @@ def tsne_2d(features, seed: int = 0, max_points: int = 1000):
 
     features = np.asarray(features, dtype=np.float32)
     kept = np.random.default_rng(seed).permutation(len(features))[:max_points]
-    reduced = PCA(n_components=min(50, features.shape[1]), random_state=seed).fit_transform(features[kept])
-    points = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(reduced)
+    reduced = PCA(n_components=min(50, features.shape[1], len(kept)), random_state=seed).fit_transform(features[kept])
+    perplexity = min(30.0, (len(kept) - 1) / 3)  # t-SNE needs fewer neighbours than points (smoke-scale runs)
+    points = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(reduced)
     return points, kept

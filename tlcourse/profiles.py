@@ -41,6 +41,31 @@ def get_scale() -> str:
     return chosen
 
 
+SMOKE_DIVISOR = 100  # smoke scale keeps about 1% of every size: the whole full profile in minutes on a GPU
+
+
+def scaled(n: int, smallest: int = 20, scale: str | None = None) -> int:
+    """``n`` at normal scale; at smoke scale about a hundredth of it, but at least ``smallest`` (and at most ``n``)."""
+    if (scale or get_scale()) == "normal":
+        return n
+    return min(n, max(smallest, n // SMOKE_DIVISOR))
+
+
+IMAGE_SIZE_VAR = "TLCOURSE_IMAGE_SIZE"
+
+
+def image_size_override() -> int | None:
+    """An image size that replaces the profile's (``TLCOURSE_IMAGE_SIZE=32``), or None. The full profile's
+    ResNet-50 at 224 px trains about one image per second on a 2-core CPU; at 32 px the offline test of the
+    full-profile notebooks runs every code path in minutes. Not meant for learning: the models expect their size."""
+    value = os.environ.get(IMAGE_SIZE_VAR, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 16:
+        raise ValueError(f"{IMAGE_SIZE_VAR} must be a whole number of pixels, at least 16 (got {value!r}).")
+    return int(value)
+
+
 STAND_INS_VAR = "TLCOURSE_STAND_INS"
 
 

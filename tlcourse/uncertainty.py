@@ -80,11 +80,14 @@ def mean_interval(values: list[float]) -> tuple[float, float]:
     """Mean of runs that differ only in their seed, and the half-width of its 95% t interval.
 
     Print it as ``f"{mean:.3f} +- {half:.3f}"``. With 3 seeds the interval is wide (t = 4.3): it
-    says how well 3 runs pin down the recipe's average, not how any single run will do.
+    says how well 3 runs pin down the recipe's average, not how any single run will do. An undefined value
+    (NaN) makes both undefined.
     """
     from scipy.stats import t
 
     if len(values) < 2:
         raise ValueError("A spread needs at least 2 seeds; the course uses 3 for every stated finding.")
+    if any(math.isnan(v) for v in values):
+        return math.nan, math.nan
     half = t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return statistics.fmean(values), half
