@@ -6,13 +6,11 @@ same code that runs on Colab.
 """
 
 import dataclasses
-import pickle
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+import stand_ins
 from tlcourse import assets, data, experiments, models, training
 
 
@@ -24,38 +22,11 @@ def full_profile(tmp_path, monkeypatch):
     return tmp_path
 
 
-def write_resnet50_stand_in() -> torch.Tensor:
-    """Random ResNet-50 weights saved under the file name torchvision would download to."""
-    from torchvision.models import ResNet50_Weights
-    from torchvision.models import resnet50
-
-    torch.manual_seed(0)
-    state = resnet50(weights=None).state_dict()
-    target = Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet50_Weights.IMAGENET1K_V2.url).name
-    target.parent.mkdir(parents=True)
-    torch.save(state, target)
-    return state["conv1.weight"]
-
-
-def write_cifar10_stand_in(root, n_per_batch=20):
-    """A CIFAR-10 folder in the original pickle format, with random images."""
-    folder = root / "torchvision" / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
-                 "labels": list(rng.integers(0, 10, n_per_batch))}
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": data.CIFAR10_CLASSES}, f)
-
-
 def test_full_image_path_resnet50_on_cifar10(full_profile, monkeypatch):
     import torchvision.datasets.cifar as cifar
 
-    conv1 = write_resnet50_stand_in()
-    write_cifar10_stand_in(full_profile / "data")
+    conv1 = torch.load(stand_ins.write_resnet50(full_profile), weights_only=True)["conv1.weight"]
+    stand_ins.write_cifar10(full_profile, per_batch=20)
     # The stand-in files have other md5 sums than the real ones: accept them.
     monkeypatch.setattr(cifar.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
