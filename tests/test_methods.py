@@ -379,6 +379,19 @@ def test_transfer_set_never_returns_the_true_labels():
     assert [transfer[i][1] for i in range(6)] == [2] * 6
 
 
+def test_transfer_set_can_serve_the_student_another_view_of_the_same_images():
+    # the teacher (ResNet-50) needs 224 px; a small student can learn from the same images at their own 32 px
+    big, small = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 4, 4)
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2))
+    labels = torch.zeros(4, dtype=torch.long)
+    transfer = distillation.TransferSet(TensorDataset(big, labels), teacher, student_view=TensorDataset(small, labels))
+    (inputs, logits), _ = transfer[2]
+    assert torch.equal(inputs, small[2])
+    assert torch.allclose(logits, teacher(big[2:3])[0].detach(), atol=1e-5)  # the teacher saw the large view
+    with pytest.raises(ValueError, match="same examples"):
+        distillation.TransferSet(TensorDataset(big, labels), teacher, student_view=TensorDataset(small[:3], labels[:3]))
+
+
 def test_multiply_adds_counts_convolutions_and_linear_layers():
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 5 * 5, 2))
     counts = compression.multiply_adds(model, torch.zeros(2, 3, 5, 5))

@@ -63,8 +63,13 @@ class WithTeacherLogits(torch.utils.data.Dataset):
     :class:`PrecomputedDistillationLoss` on a loader of this data set.
     """
 
-    def __init__(self, dataset, teacher: nn.Module, batch_size: int = 256):
-        self.dataset = dataset
+    def __init__(self, dataset, teacher: nn.Module, batch_size: int = 256, student_view=None):
+        """``student_view``: the same examples in the same order as the student sees them (a small student
+        needs no 224 px upscaling, say); the teacher's logits always come from ``dataset``."""
+        if student_view is not None and len(student_view) != len(dataset):
+            raise ValueError(f"student_view must hold the same examples as dataset: {len(student_view)} "
+                             f"examples, not {len(dataset)}")
+        self.dataset = dataset if student_view is None else student_view
         self.logits = predict(teacher.eval(), data.make_loader(dataset, batch_size))[0].float()
 
     def __len__(self) -> int:
