@@ -4,6 +4,7 @@ The real GPU checks run on a GPU machine when one is lent; this test runs everyw
 code starts taking the CPU for granted (a hard-coded device, profile or precision).
 """
 
+import pytest
 import torch
 
 import tlcourse
@@ -30,6 +31,16 @@ def test_on_a_t4_training_uses_fp16_with_a_scaler_not_bf16(monkeypatch):
     _pretend_a_t4(monkeypatch)
     assert training.get_device().type == "cuda"
     assert training.autocast_dtype(torch.device("cuda")) == torch.float16
+
+
+@pytest.mark.parametrize("capability, dtype", [((7, 5), torch.float16), ((8, 0), torch.bfloat16),
+                                               ((9, 0), torch.bfloat16), ((6, 1), torch.float16)])
+def test_mixed_precision_follows_the_compute_capability(monkeypatch, capability, dtype):
+    _pretend_a_t4(monkeypatch)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # True on a T4 too
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args: capability)
+    assert training.autocast_dtype(torch.device("cuda")) == dtype
+    assert training.autocast_dtype(torch.device("cpu")) is None  # fp32 on the CPU
 
 
 def test_the_full_profile_models_and_data_are_chosen(monkeypatch):
