@@ -59,7 +59,7 @@ def run_one(notebook: Path, args, timeout: float) -> dict:
     return {"notebook": notebook.stem, "profile": args.profile, "scale": args.scale, "ok": bool(run.get("ok")),
             "timed_out": timed_out, "seconds": round(time.time() - start, 1),
             "kernel_seconds": run.get("seconds"), "peak_kernel_rss_MB": round(peak_host),
-            "peak_gpu_MB": round(peak_gpu) if gpu_memory_mb() is not None else None,
+            "peak_gpu_MB": round(peak_gpu) if shutil.which("nvidia-smi") else None,
             "error": None if run.get("ok") else output[-1500:]}
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tlcourse import data
+
 BERT_REPO = "google-bert/bert-base-uncased"
 SNAPSHOT = "0" * 40  # the commit folder name in the hub cache; any 40 hex digits do
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 REAL_SIZES = dict(cifar10_per_batch=10_000, mnist_train=60_000, mnist_test=10_000, sst2_train=67_349)
 SMALL_SIZES = dict(cifar10_per_batch=1_400, mnist_train=6_000, mnist_test=1_000, sst2_train=7_000)
 
@@ -61,7 +62,7 @@ def write_cifar10(root: Path, per_batch: int) -> Path:
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": CIFAR10_CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, f)
+        pickle.dump({"label_names": data.CIFAR10_CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, f)
     return folder
 
 
