@@ -39,7 +39,9 @@ WORK = {
     },
     "02": {"bert_training": 2 * 3 * 10000, "bert_inference": 2 * 3 * 2000 + 2 * 872,
            "resnet50_training": 5 * 1000, "resnet50_inference": 10000},
-    "03": {"resnet50_training": 9 * 4500, "resnet50_inference": 9 * 10000, "bert_training": 5 * 2 * 3000,
+    "03": {"resnet50_training": 10 * 4500,  # 9 tested runs and the gradual run with BatchNorm in training mode
+           "resnet50_inference": 9 * 10000 + 2 * 3 * 2000,  # tests; the two gradual runs validate every epoch
+           "bert_training": 5 * 2 * 3000,
            "bert_inference": 5 * 872},
     "04": {"resnet50_inference": 20000 + 2 * 10000, "resnet50_training": 20000 + 50000,
            "bert_training": 2 * 20000, "bert_inference": 2 * 872},

@@ -121,6 +121,12 @@ class GradualUnfreezing:
 
     Pass ``params=list(model.parameters())`` to ``fit`` so the optimiser knows every weight from
     the start; weights that are still frozen get no gradient and are skipped by the optimiser.
+
+    In a network with BatchNorm, unfreezing a block also changes how it normalises: ``fit`` keeps
+    frozen BatchNorm layers in eval mode (the source's running statistics), so the epoch a block is
+    unfrozen its layers switch to batch statistics under the blocks above, which were trained on the
+    old ones. Notebook 03 measures what that switch costs late in a short run; ``fit(...,
+    frozen_batchnorm="train")`` lets every BatchNorm layer adapt from the first epoch instead.
     """
 
     def __init__(self, model: nn.Module, blocks_per_epoch: int = 1):
