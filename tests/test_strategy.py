@@ -136,3 +136,36 @@ def test_choosing_a_strategy_never_reads_the_test_split(monkeypatch, tmp_path):
     assert {c.name for c in choice.tried} >= {"probe", "head"}
     scratch = strategy.from_scratch(task, epochs=1)
     assert scratch.val_accuracy >= 0  # and neither read a test image
+
+
+class _LiveImages(torch.utils.data.Dataset):
+    """Images made on demand (as a folder or CIFAR-10 at 224 px would be), counting how many are alive at once."""
+
+    def __init__(self, n: int, size: int = 64):
+        self.n, self.size, self.alive, self.most_alive = n, size, 0, 0
+        self.labels = torch.arange(n) % 10
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        import weakref
+
+        image = torch.zeros(3, self.size, self.size)
+        self.alive += 1
+        self.most_alive = max(self.most_alive, self.alive)
+        weakref.finalize(image, self._died)
+        return image, int(self.labels[i])
+
+    def _died(self):
+        self.alive -= 1
+
+
+def test_pixel_inputs_never_hold_a_whole_split_at_full_size():
+    """The pixel baseline shrinks images in batches: holding all 10,000 CIFAR-10 test images at 224 px before
+    shrinking them would take 6 GB twice over, more than a Colab runtime's memory."""
+    images = _LiveImages(1000)
+    task = data.ImageTask("live", images, images, [str(k) for k in range(10)], 64, (0.5,) * 3, (0.5,) * 3, val=images)
+    inputs, labels = strategy.simple_inputs(task, "test")
+    assert inputs.shape == (1000, 3 * strategy.PIXEL_SIZE**2) and list(labels) == images.labels.tolist()
+    assert images.most_alive <= 256

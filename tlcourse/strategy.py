@@ -335,6 +335,7 @@ class SimpleBaseline:
 
 
 PIXEL_SIZE = 16  # pixels per side for the pixel baseline: enough for digits, few enough weights for ~100 images
+PIXEL_BATCH = 256  # images decoded at the model's size at once, before shrinking
 
 
 def simple_inputs(task, split: str):
@@ -343,9 +344,12 @@ def simple_inputs(task, split: str):
     if is_text(task):
         return getattr(task, f"{split}_texts"), getattr(task, f"{split}_labels")
     dataset = {"train": task.train, "val": task.val, "test": task.test}[split]
-    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
-    small = nn.functional.interpolate(images.float(), size=(PIXEL_SIZE, PIXEL_SIZE), mode="area")
-    return small.flatten(1).numpy(), data.dataset_labels(dataset).numpy()
+    rows = []
+    for start in range(0, len(dataset), PIXEL_BATCH):  # shrunk a batch at a time: a whole split at the model's
+        batch = torch.stack([dataset[i][0] for i in range(start, min(start + PIXEL_BATCH, len(dataset)))])
+        small = nn.functional.interpolate(batch.float(), size=(PIXEL_SIZE, PIXEL_SIZE), mode="area")
+        rows.append(small.flatten(1))  # size (CIFAR-10's test split at 224 px: 6 GB) may not fit in memory
+    return torch.cat(rows).numpy(), data.dataset_labels(dataset).numpy()
 
 
 def simple_baseline(task, strengths=STRENGTHS, seed: int = 0) -> SimpleBaseline:
