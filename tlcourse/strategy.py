@@ -344,11 +344,10 @@ def simple_inputs(task, split: str):
     if is_text(task):
         return getattr(task, f"{split}_texts"), getattr(task, f"{split}_labels")
     dataset = {"train": task.train, "val": task.val, "test": task.test}[split]
-    rows = []
-    for start in range(0, len(dataset), PIXEL_BATCH):  # shrunk a batch at a time: a whole split at the model's
-        batch = torch.stack([dataset[i][0] for i in range(start, min(start + PIXEL_BATCH, len(dataset)))])
-        small = nn.functional.interpolate(batch.float(), size=(PIXEL_SIZE, PIXEL_SIZE), mode="area")
-        rows.append(small.flatten(1))  # size (CIFAR-10's test split at 224 px: 6 GB) may not fit in memory
+    # Shrunk a batch at a time: a whole split at the model's size may not fit in memory (CIFAR-10's test split
+    # at 224 px is 6 GB).
+    rows = [nn.functional.interpolate(images.float(), size=(PIXEL_SIZE, PIXEL_SIZE), mode="area").flatten(1)
+            for images, _ in data.make_loader(dataset, PIXEL_BATCH, workers=0)]
     return torch.cat(rows).numpy(), data.dataset_labels(dataset).numpy()
 
 
