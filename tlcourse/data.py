@@ -447,11 +447,36 @@ def _check_texts(texts, labels, tokenizer, max_length: int) -> None:
 
 def text_loader(texts, labels, tokenizer, batch_size: int = 32, max_length: int = 64, shuffle: bool = False,
                 seed: int = 0) -> DataLoader:
-    """A DataLoader of tokenised batches for a Hugging Face sequence classifier."""
+    """A DataLoader of tokenised batches for a Hugging Face sequence classifier.
+
+    Each batch is padded to its longest text. Shuffled (training) batches are grouped by length, as
+    ``Trainer(group_by_length=True)`` does: short reviews are batched with short ones, so little of
+    the computation is spent on padding (randomly drawn batches of Rotten Tomatoes snippets hold
+    about 1.9x as many tokens as the texts themselves). The order of the groups is still random.
+    """
     _check_texts(texts, labels, tokenizer, max_length)
     pairs = list(zip(texts, labels))
-    return make_loader(pairs, batch_size, shuffle=shuffle, seed=seed,
-                       collate_fn=TextCollator(tokenizer, max_length))
+    collate = TextCollator(tokenizer, max_length)
+    if not shuffle:
+        return make_loader(pairs, batch_size, seed=seed, collate_fn=collate)
+    return length_grouped_loader(pairs, token_counts(texts, tokenizer, max_length), batch_size, seed, collate)
+
+
+def token_counts(texts, tokenizer, max_length: int) -> list[int]:
+    """How many tokens each text becomes (at most ``max_length``)."""
+    return [min(len(ids), max_length) for ids in tokenizer(list(texts))["input_ids"]]
+
+
+def length_grouped_loader(pairs: list, lengths: list[int], batch_size: int, seed: int, collate_fn) -> DataLoader:
+    """Shuffled batches of similar length, from transformers' ``LengthGroupedSampler``: it shuffles, takes
+    megabatches of 50 batches, and sorts each by length. Its generator is the loader's, so a resumed
+    ``fit`` restores the order with the loader's random state."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    generator = torch.Generator().manual_seed(seed)
+    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+    return DataLoader(pairs, batch_size=batch_size, sampler=sampler, generator=generator, collate_fn=collate_fn,
+                      pin_memory=torch.cuda.is_available())
 
 
 # --- loaders and subsets ----------------------------------------------------------------------

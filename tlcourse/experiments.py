@@ -11,10 +11,13 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from . import data, freezing, models, training
+from . import data, features, freezing, models, training
+from .assets import data_dir
+from .profiles import get_device
 from .training import History
 
 
@@ -30,6 +33,7 @@ class RunResult:
     trainable_parameters: int = 0
     memory_bytes: int = 0  # estimate for one training step, see training.training_step_memory
     val_accuracy: float | None = None
+    from_cache: bool = False  # True: the weights and history are those of an earlier, identical run
 
 
 def digit_augmentation(fill: float = -1.0):
@@ -50,7 +54,7 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
                               test_loader=None, strategy: str = "full", strategy_options: dict | None = None,
                               frozen_batchnorm: str = "eval", loss_fn=None, measure_memory: bool = False,
                               model: torch.nn.Module | None = None, checkpoint=None, val_loader=None,
-                              patience: int | None = None, test: bool = True) -> RunResult:
+                              patience: int | None = None, test: bool = True, cache: bool = False) -> RunResult:
     """Fine-tune the profile's image model (or train it from scratch) on ``n_labels`` balanced examples.
 
     The same seed gives the same labelled examples, the same new head and the same batches,
@@ -62,6 +66,10 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     the last epoch); with ``patience`` as well it keeps the best epoch's weights (early stopping) and
     reports that epoch's. ``test=False`` leaves the test split unread, as a run that only serves a
     choice should.
+
+    ``cache=True`` saves the trained weights and history under a fingerprint of everything the run
+    depends on (see :func:`reuse_or_train`); an identical later call, in this notebook or the next,
+    loads them instead of training again.
     """
     training.seed_everything(seed)
     if model is None:
@@ -76,10 +84,17 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
     test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
-    result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
-                                epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
-                                optimizer=optimizer, grad_clip=grad_clip, frozen_batchnorm=frozen_batchnorm,
-                                checkpoint=checkpoint)
+    fit_settings = dict(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
+                        optimizer=optimizer, grad_clip=grad_clip, frozen_batchnorm=frozen_batchnorm)
+    if cache:
+        _refuse_what_a_fingerprint_cannot_see(loss_fn, checkpoint)
+        recipe = dict(fit_settings, kind="image", batch_size=batch_size, seed=seed, strategy=strategy,
+                      strategy_options=strategy_options, patience=patience)
+        result = reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, recipe,
+                                train_set, None if val_loader is None else val_loader.dataset)
+    else:
+        result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
+                                    checkpoint=checkpoint, **fit_settings)
     if val_loader is not None:
         history = result.history
         result.val_accuracy = history.val_acc[history.best_epoch - 1 if patience is not None else -1]
@@ -114,22 +129,90 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
                              batch_size: int = 32, max_length: int = 64, weight_decay: float = 0.01,
                              warmup: float = 0.1, schedule: str = "linear", seed: int = 0, test_loader=None,
                              strategy: str = "full", strategy_options: dict | None = None,
-                             measure_memory: bool = False, model=None, tokenizer=None,
-                             checkpoint=None, val_loader=None) -> RunResult:
+                             measure_memory: bool = False, model=None, tokenizer=None, pooling: str = "cls",
+                             checkpoint=None, val_loader=None, cache: bool = False) -> RunResult:
     """Fine-tune the profile's text model on all of ``task``'s training texts (the BERT recipe).
 
     With ``val_loader`` the history holds a validation accuracy after every epoch (for the curves).
+    ``pooling`` is what the new head reads (see :func:`~tlcourse.models.text_classifier`).
+    ``cache=True``: as in :func:`finetune_image_classifier`.
     """
     training.seed_everything(seed)
     if model is None:
-        model, tokenizer = models.text_classifier(task.num_classes, pretrained=pretrained)
+        model, tokenizer = models.text_classifier(task.num_classes, pretrained=pretrained, pooling=pooling)
     fit_options = freezing.apply_strategy(model, strategy, lr, **(strategy_options or {}))
+    if val_loader is not None:
+        fit_options["val_loader"] = val_loader
     train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
                                     shuffle=True, seed=seed)
     test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
-    return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, epochs=epochs, lr=lr,
-                              weight_decay=weight_decay, warmup=warmup, schedule=schedule, checkpoint=checkpoint,
-                              val_loader=val_loader)
+    fit_settings = dict(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule)
+    if not cache:
+        return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
+                                  checkpoint=checkpoint, **fit_settings)
+    _refuse_what_a_fingerprint_cannot_see(None, checkpoint)
+    recipe = dict(fit_settings, kind="text", batch_size=batch_size, max_length=max_length, seed=seed,
+                  strategy=strategy, strategy_options=strategy_options, tokenizer=tokenizer.name_or_path)
+    return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, recipe,
+                          train_loader.dataset, None if val_loader is None else val_loader.dataset)
+
+
+# --- reusing a run -----------------------------------------------------------------------------
+
+
+def run_cache_dir() -> Path:
+    return data_dir() / "cache" / "runs"
+
+
+def _refuse_what_a_fingerprint_cannot_see(loss_fn, checkpoint) -> None:
+    if loss_fn is not None or checkpoint is not None:
+        raise ValueError("cache=True works for runs fully described by their settings: a custom loss_fn or a "
+                         "checkpoint cannot be fingerprinted, so such a run is never reused.")
+
+
+def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, recipe: dict,
+                   train_set, val_set) -> RunResult:
+    """Train ``model`` as ``recipe`` says, or load the result of an identical earlier run.
+
+    A run is identical when its starting weights (pretrained body and seeded new head), training
+    data, validation data, every setting in ``recipe`` and the software and device are the same:
+    the file name is a fingerprint of all of them, so changing any one trains anew. The cache saves
+    a notebook the time of a run that an earlier notebook already made (a teacher, a fine-tuned
+    model); each notebook still trains it when run alone. The test split is evaluated every time
+    (it is cheap), and ``seconds`` and the history's timings are those of the run that trained.
+    """
+    key = features.fingerprint(model, train_set, val_set, recipe, torch.__version__, str(get_device()))
+    path = run_cache_dir() / f"{recipe['kind']}-{key}.pt"
+    saved = _read_saved_run(path)
+    if saved is None:
+        result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
+                                    **{k: recipe[k] for k in _FIT_SETTINGS if k in recipe})
+        training.save_atomically({"weights": model.state_dict(), "history": result.history.as_dict(),
+                                  "seconds": result.seconds, "trainable": result.trainable_parameters,
+                                  "memory": result.memory_bytes,
+                                  "trained": [name for name, p in model.named_parameters() if p.requires_grad]}, path)
+        return result
+    training.load_weights(model, saved["weights"], source=str(path))
+    for name, parameter in model.named_parameters():  # gradual unfreezing ends with more trainable weights
+        parameter.requires_grad = name in saved["trained"]
+    memory = saved["memory"] or (_step_memory(model, train_loader, fit_options) if measure_memory else 0)
+    accuracy = None if test_loader is None else training.evaluate(model, test_loader)["accuracy"]
+    return RunResult(accuracy, History(**saved["history"]), saved["seconds"], model, saved["trainable"], memory,
+                     from_cache=True)
+
+
+_FIT_SETTINGS = ("epochs", "lr", "weight_decay", "warmup", "schedule", "optimizer", "grad_clip", "frozen_batchnorm")
+
+
+def _read_saved_run(path: Path) -> dict | None:
+    """A saved run, or None when there is none or the file is damaged (it is then trained again)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        path.unlink()
+        return None
 
 
 def _train_and_measure(model, train_loader, test_loader, fit_options: dict, measure_memory: bool,

@@ -1,0 +1,88 @@
+"""A fine-tuning run saved with cache=True is reused only by an identical run, and gives the same result."""
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from tlcourse import data, experiments, training
+
+
+@pytest.fixture
+def run_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "run_cache_dir", lambda: tmp_path)
+    return tmp_path
+
+
+def small_digits():
+    """40 training, 20 validation and 20 test digits of the quick task (enough to run in seconds)."""
+    task = data.image_task(profile="quick")
+    first = lambda dataset, n: TensorDataset(*(t[:n] for t in dataset.tensors))  # noqa: E731
+    return data.ImageTask("digits", first(task.train, 400), first(task.test, 20), task.classes, task.image_size,
+                          task.mean, task.std, first(task.val, 20))
+
+
+def run(task, **settings):
+    options = dict(n_labels=40, epochs=1, lr=1e-3, seed=0, cache=True)
+    options.update(settings)
+    return experiments.finetune_image_classifier(task, **options)
+
+
+def forbid_training(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("trained again: the saved run was not reused")
+
+    monkeypatch.setattr(training, "fit", fail)
+
+
+def test_an_identical_run_is_loaded_with_the_same_weights_and_numbers(run_cache, monkeypatch):
+    task = small_digits()
+    val_loader = data.make_loader(task.val, 64)
+    first = run(task, val_loader=val_loader, measure_memory=True)
+    assert not first.from_cache and len(list(run_cache.iterdir())) == 1
+    forbid_training(monkeypatch)
+    again = run(task, val_loader=data.make_loader(task.val, 64))
+    assert again.from_cache
+    assert again.accuracy == first.accuracy and again.val_accuracy == first.val_accuracy
+    assert again.history == first.history and again.seconds == first.seconds
+    assert again.memory_bytes == first.memory_bytes and again.trainable_parameters == first.trainable_parameters
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), again.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_change_in_any_setting_or_data_trains_anew(run_cache, monkeypatch):
+    task = small_digits()
+    run(task)
+    calls = []
+    real_fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    for changed in [dict(lr=3e-3), dict(seed=1), dict(n_labels=30), dict(strategy="head"),
+                    dict(val_loader=data.make_loader(task.val, 64))]:
+        assert not run(task, **changed).from_cache, changed
+    assert len(calls) == 5 and len(list(run_cache.iterdir())) == 6
+    assert run(task).from_cache
+
+
+def test_a_damaged_saved_run_is_trained_again(run_cache):
+    task = small_digits()
+    run(task)
+    (path,) = run_cache.iterdir()
+    path.write_bytes(b"not a torch file")
+    assert not run(task).from_cache
+    assert run(task).from_cache
+
+
+def test_runs_a_fingerprint_cannot_describe_are_refused(run_cache):
+    task = small_digits()
+    with pytest.raises(ValueError, match="cannot be fingerprinted"):
+        run(task, loss_fn=training.cross_entropy_loss)
+
+
+def test_a_text_run_is_reused_too(run_cache, monkeypatch):
+    task = data.text_task(profile="quick", n_train=48, n_val=16, n_test=16)
+    settings = dict(epochs=1, max_length=32, seed=0, cache=True)
+    first = experiments.finetune_text_classifier(task, **settings)
+    forbid_training(monkeypatch)
+    again = experiments.finetune_text_classifier(task, **settings)
+    assert again.from_cache and again.accuracy == first.accuracy and again.history == first.history
+    with pytest.raises(AssertionError, match="trained again"):
+        experiments.finetune_text_classifier(task, **dict(settings, max_length=24))
