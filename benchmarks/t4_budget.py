@@ -37,7 +37,8 @@ WORK = {
         "resnet50_inference": 6 * 5 * 2000 + 2 * 2000  # validation after every sweep epoch, the longer check
         + 10 * 10000 + 12 * 10000 + 10000,  # test: 10 runs at 1,000 labels, 12 on the curve, the confusion matrix
     },
-    "02": {"bert_training": 2 * 3 * 10000, "bert_inference": 2 * 3 * 2000 + 2 * 872,
+    "02": {"bert_training": 6 * 3 * 5000,  # 3 seeds x (pretrained, random init), 3 epochs of 5,000 sentences
+           "bert_inference": 2 * 3 * 2000 + 6 * 872,  # seed 0's runs validate every epoch; six tests
            "resnet50_training": 5 * 1000, "resnet50_inference": 10000},
     "03": {"resnet50_training": 10 * 4500,  # 9 tested runs and the gradual run with BatchNorm in training mode
            "resnet50_inference": 9 * 10000 + 2 * 3 * 2000,  # tests; the two gradual runs validate every epoch

@@ -423,3 +423,13 @@ def test_adapt_batchnorm_takes_the_statistics_of_the_new_images_and_keeps_the_we
     assert torch.allclose(norm.running_var, pre.var(dim=(0, 2, 3)), rtol=1e-3)  # unbiased, as BatchNorm keeps it
     assert torch.equal(model[1].running_mean, torch.zeros(4))  # the original is untouched
     assert torch.equal(adapted[0].weight, model[0].weight) and not adapted.training
+
+
+def test_a_speed_up_is_named_only_beyond_the_measured_timing_noise():
+    assert compression.speed_verdict(1.5, noise=0.05).startswith("faster beyond the timing noise")
+    assert compression.speed_verdict(0.6, noise=0.05).startswith("slower beyond the timing noise")
+    assert compression.speed_verdict(1.08, noise=0.01).startswith("about the same (within 10%")  # 10% at least
+    assert compression.speed_verdict(1.3, noise=0.2).startswith("about the same (within 40%")  # twice the noise
+    model = torch.nn.Linear(8, 2)
+    first = compression.cpu_latency_ms(model, torch.randn(4, 8))
+    assert compression.timing_noise(model, torch.randn(4, 8), first) >= 0

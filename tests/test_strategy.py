@@ -1,5 +1,7 @@
 """Choosing a strategy: the winner rule, the explanation, the time budget, best-epoch early stopping."""
 
+import dataclasses
+
 import torch
 from torch.utils.data import TensorDataset
 
@@ -169,3 +171,20 @@ def test_pixel_inputs_never_hold_a_whole_split_at_full_size():
     inputs, labels = strategy.simple_inputs(task, "test")
     assert inputs.shape == (1000, 3 * strategy.PIXEL_SIZE**2) and list(labels) == images.labels.tolist()
     assert images.most_alive <= 256
+
+
+def test_pixel_baseline_over_seeds_converts_each_split_once_and_matches_one_baseline_per_seed(monkeypatch):
+    torch.manual_seed(0)
+    labels = torch.arange(120) % 2
+    images = torch.randn(120, 3, 16, 16) * 0.5 + labels[:, None, None, None] * 0.3
+    task = data.ImageTask("t", TensorDataset(images[:80], labels[:80]), TensorDataset(images[100:], labels[100:]),
+                          ["dark", "bright"], 16, (0.5,) * 3, (0.5,) * 3, TensorDataset(images[80:100], labels[80:100]))
+    one_by_one = []
+    for seed in [0, 1, 2]:
+        labelled = dataclasses.replace(task, train=data.labelled_subset(task.train, 20, seed=seed))
+        one_by_one.append(strategy.simple_baseline(labelled, seed=seed).test_accuracy(task))
+    converted = []
+    real_inputs = strategy.simple_inputs
+    monkeypatch.setattr(strategy, "simple_inputs", lambda t, split: converted.append(split) or real_inputs(t, split))
+    assert strategy.simple_baseline_over_seeds(task, 20, [0, 1, 2]) == one_by_one
+    assert converted.count("val") == 1 and converted.count("test") == 1 and converted.count("train") == 3

@@ -5,10 +5,6 @@ import torch
 from tlcourse import data, models
 
 
-def _padded_tokens(loader) -> int:
-    return sum(encoding["input_ids"].numel() for encoding, _ in loader)
-
-
 def _labels_in_order(loader) -> list[int]:
     return [int(label) for _, labels in loader for label in labels]
 
@@ -24,8 +20,8 @@ def test_shuffled_text_batches_are_grouped_by_length():
     assert sorted(_labels_in_order(grouped)) == sorted(labels)
     assert sum(len(batch_labels) for _, batch_labels in grouped) == len(texts)
     # padding: grouped batches hold close to the real token count, unsorted ones far more
-    assert _padded_tokens(grouped) < 1.2 * real_tokens
-    assert _padded_tokens(in_order) > 1.5 * real_tokens
+    assert data.padded_tokens(grouped) < 1.2 * real_tokens
+    assert data.padded_tokens(in_order) > 1.5 * real_tokens
 
 
 def test_length_grouped_order_is_random_but_reproducible():

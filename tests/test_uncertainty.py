@@ -70,3 +70,9 @@ def test_unpaired_difference_is_welchs_t_interval():
     assert uncertainty.unpaired_difference([0.90, 0.91, 0.92], [0.80, 0.81, 0.80])[1] > 0
     with pytest.raises(ValueError):
         uncertainty.unpaired_difference([0.9], [0.8, 0.7])
+
+
+def test_split_noise_report_calls_a_tie_a_tie():
+    report = uncertainty.split_noise_report({"labels only": 0.764, "distilled": 0.764}, 500)
+    assert "scored highest" not in report
+    assert "labels only and distilled scored the same (382 of 500)" in report

@@ -467,6 +467,11 @@ def token_counts(texts, tokenizer, max_length: int) -> list[int]:
     return [min(len(ids), max_length) for ids in tokenizer(list(texts))["input_ids"]]
 
 
+def padded_tokens(loader) -> int:
+    """Token positions the model computes over one pass of a text loader, padding included."""
+    return sum(encoding["input_ids"].numel() for encoding, _ in loader)
+
+
 def length_grouped_loader(pairs: list, lengths: list[int], batch_size: int, seed: int, collate_fn) -> DataLoader:
     """Shuffled batches of similar length, from transformers' ``LengthGroupedSampler``: it shuffles, takes
     megabatches of 50 batches, and sorts each by length. Its generator is the loader's, so a resumed

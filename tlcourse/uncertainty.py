@@ -36,6 +36,11 @@ def split_noise_report(scores: dict[str, float], n: int) -> str:
     lines = [f"{name}: {score:.3f} ({round(score * n)} of {n}; 95% interval {intervals[name][0]:.2f}-"
              f"{intervals[name][1]:.2f})" for name, score in scores.items()]
     best = max(scores, key=scores.get)
+    tied = [name for name in scores if round(scores[name] * n) == round(scores[best] * n)]
+    if len(tied) > 1:
+        lines.append(f"{' and '.join(tied)} scored the same ({round(scores[best] * n)} of {n}): this split does "
+                     "not rank them")
+        return "\n".join(lines)
     overlapping = [name for name in scores if name != best and intervals[name][1] >= intervals[best][0]]
     if overlapping:
         lines.append(f"{best} scored highest, but its interval overlaps that of {', '.join(overlapping)}: "

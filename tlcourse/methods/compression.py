@@ -74,6 +74,22 @@ def cpu_latency_ms(model: nn.Module, example, repeats: int = 20) -> float:
 
 
 @torch.inference_mode()
+def timing_noise(model: nn.Module, example, first_ms: float) -> float:
+    """How far a second timing of the same model lands from the first, as a fraction of it: the noise a
+    speed-up has to beat before it is called one (other processes, caches and clock speed all move it)."""
+    return abs(cpu_latency_ms(model, example) / first_ms - 1)
+
+
+def speed_verdict(speedup: float, noise: float) -> str:
+    """Judge ``speedup`` (time before / time after) against the measured timing ``noise``: a change is named
+    only when it exceeds twice the noise and 10%."""
+    margin = max(0.1, 2 * noise)
+    if abs(speedup - 1) <= margin:
+        return f"about the same (within {margin:.0%}; timing the same model twice differed by {noise:.0%})"
+    direction = "faster" if speedup > 1 else "slower"
+    return f"{direction} beyond the timing noise (timing the same model twice differed by {noise:.0%})"
+
+
 def multiply_adds(model: nn.Module, example) -> dict[str, int]:
     """Multiply-adds of one forward pass of ``example`` in the model's ``Conv2d`` and ``Linear`` layers.
 
