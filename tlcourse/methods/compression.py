@@ -84,6 +84,9 @@ def speed_verdict(speedup: float, noise: float) -> str:
     """Judge ``speedup`` (time before / time after) against the measured timing ``noise``: a change is named
     only when it exceeds twice the noise and 10%."""
     margin = max(0.1, 2 * noise)
+    if abs(speedup - 1) <= margin and margin > 0.1:
+        return (f"cannot tell: timing the same model twice differed by {noise:.0%}, and twice that is more than "
+                "this difference")
     if abs(speedup - 1) <= margin:
         return f"about the same (within {margin:.0%}; timing the same model twice differed by {noise:.0%})"
     direction = "faster" if speedup > 1 else "slower"
