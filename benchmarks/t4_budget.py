@@ -47,10 +47,10 @@ WORK = {
     "04": {"resnet50_inference": 20000 + 2 * 10000, "resnet50_training": 20000 + 50000,
            "bert_training": 2 * 20000, "bert_inference": 2 * 872},
     "05": {"resnet50_training": 20 * 5 * 1000, "resnet50_inference": 20 * 2000 + 12 * 10000},
-    "06": {  # teachers on 5,000 and 100 labels, their logits on the 48,000-image transfer set, 21 students
+    "06": {  # teachers on 5,000 and 100 labels, their logits on the 48,000-image transfer set, 24 students
         "resnet50_training": 3 * 5000 + 15 * 100,
         "resnet50_inference": 2 * 10000 + 2 * 48000,
-        "student_32px": 21 * 2 * 48000 + 21 * 10000,
+        "student_32px": 24 * 2 * 48000 + 24 * 10000,  # 3 temperatures, 3 learning rates, 2 budgets x 3 arms x 3 seeds
         "bert_training": 2 * 8000 + 2 * 2 * 8000 // 2,  # the 12-layer teacher, two 3-layer students
         "bert_inference": 3 * 872,
     },
