@@ -86,15 +86,10 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
     fit_settings = dict(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
                         optimizer=optimizer, grad_clip=grad_clip, frozen_batchnorm=frozen_batchnorm)
-    if cache:
-        _refuse_what_a_fingerprint_cannot_see(loss_fn, checkpoint)
-        recipe = dict(fit_settings, kind="image", batch_size=batch_size, seed=seed, strategy=strategy,
-                      strategy_options=strategy_options, patience=patience)
-        result = reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, recipe,
-                                train_set, None if val_loader is None else val_loader.dataset)
-    else:
-        result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
-                                    checkpoint=checkpoint, **fit_settings)
+    recipe = dict(kind="image", batch_size=batch_size, seed=seed, strategy=strategy,
+                  strategy_options=strategy_options, patience=patience) if cache else None
+    result = _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, fit_settings, checkpoint,
+                             recipe, train_set)
     if val_loader is not None:
         history = result.history
         result.val_accuracy = history.val_acc[history.best_epoch - 1 if patience is not None else -1]
@@ -147,14 +142,10 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
                                     shuffle=True, seed=seed)
     test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
     fit_settings = dict(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule)
-    if not cache:
-        return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
-                                  checkpoint=checkpoint, **fit_settings)
-    _refuse_what_a_fingerprint_cannot_see(None, checkpoint)
-    recipe = dict(fit_settings, kind="text", batch_size=batch_size, max_length=max_length, seed=seed,
-                  strategy=strategy, strategy_options=strategy_options, tokenizer=tokenizer.name_or_path)
-    return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, recipe,
-                          train_loader.dataset, None if val_loader is None else val_loader.dataset)
+    recipe = dict(kind="text", batch_size=batch_size, max_length=max_length, seed=seed, strategy=strategy,
+                  strategy_options=strategy_options, tokenizer=tokenizer.name_or_path) if cache else None
+    return _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, fit_settings, checkpoint,
+                           recipe, train_loader.dataset)
 
 
 # --- reusing a run -----------------------------------------------------------------------------
@@ -164,10 +155,18 @@ def run_cache_dir() -> Path:
     return data_dir() / "cache" / "runs"
 
 
-def _refuse_what_a_fingerprint_cannot_see(loss_fn, checkpoint) -> None:
-    if loss_fn is not None or checkpoint is not None:
+def _train_or_reuse(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, fit_settings: dict,
+                    checkpoint, recipe: dict | None, train_set) -> RunResult:
+    """Train with ``fit``; with a ``recipe`` (``cache=True``), reuse an identical earlier run instead."""
+    if recipe is None:
+        return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
+                                  checkpoint=checkpoint, **fit_settings)
+    if "loss_fn" in fit_options or checkpoint is not None:
         raise ValueError("cache=True works for runs fully described by their settings: a custom loss_fn or a "
                          "checkpoint cannot be fingerprinted, so such a run is never reused.")
+    val_loader = fit_options.get("val_loader")
+    return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, dict(fit_settings, **recipe),
+                          train_set, None if val_loader is None else val_loader.dataset)
 
 
 def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, recipe: dict,
