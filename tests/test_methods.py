@@ -434,3 +434,15 @@ def test_a_speed_up_is_named_only_beyond_the_measured_timing_noise():
     model = torch.nn.Linear(8, 2)
     first = compression.cpu_latency_ms(model, torch.randn(4, 8))
     assert compression.timing_noise(model, torch.randn(4, 8), first) >= 0
+
+
+def test_counting_multiply_adds_runs_the_model_in_inference_mode():
+    seen = []
+
+    class Probe(torch.nn.Linear):
+        def forward(self, x):
+            seen.append(torch.is_inference_mode_enabled())
+            return super().forward(x)
+
+    compression.multiply_adds(torch.nn.Sequential(Probe(4, 2)), torch.randn(3, 4))
+    assert seen == [True]

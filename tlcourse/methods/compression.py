@@ -73,7 +73,6 @@ def cpu_latency_ms(model: nn.Module, example, repeats: int = 20) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
-@torch.inference_mode()
 def timing_noise(model: nn.Module, example, first_ms: float) -> float:
     """How far a second timing of the same model lands from the first, as a fraction of it: the noise a
     speed-up has to beat before it is called one (other processes, caches and clock speed all move it)."""
@@ -93,6 +92,7 @@ def speed_verdict(speedup: float, noise: float) -> str:
     return f"{direction} beyond the timing noise (timing the same model twice differed by {noise:.0%})"
 
 
+@torch.inference_mode()
 def multiply_adds(model: nn.Module, example) -> dict[str, int]:
     """Multiply-adds of one forward pass of ``example`` in the model's ``Conv2d`` and ``Linear`` layers.
 
