@@ -165,27 +165,28 @@ def _train_or_reuse(model, train_loader, test_loader, fit_options: dict, measure
         raise ValueError("cache=True works for runs fully described by their settings: a custom loss_fn or a "
                          "checkpoint cannot be fingerprinted, so such a run is never reused.")
     val_loader = fit_options.get("val_loader")
-    return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, dict(fit_settings, **recipe),
+    return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, fit_settings, recipe,
                           train_set, None if val_loader is None else val_loader.dataset)
 
 
-def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, recipe: dict,
-                   train_set, val_set) -> RunResult:
-    """Train ``model`` as ``recipe`` says, or load the result of an identical earlier run.
+def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, fit_settings: dict,
+                   recipe: dict, train_set, val_set) -> RunResult:
+    """Train ``model`` with ``fit_settings``, or load the result of an identical earlier run.
 
     A run is identical when its starting weights (pretrained body and seeded new head), training
-    data, validation data, every setting in ``recipe`` and the software and device are the same:
+    data, validation data, every setting in ``fit_settings`` and ``recipe`` (batch size, seed, strategy,
+    ...) and the software and device are the same:
     the file name is a fingerprint of all of them, so changing any one trains anew. The cache saves
     a notebook the time of a run that an earlier notebook already made (a teacher, a fine-tuned
     model); each notebook still trains it when run alone. The test split is evaluated every time
     (it is cheap), and ``seconds`` and the history's timings are those of the run that trained.
     """
-    key = features.fingerprint(model, train_set, val_set, recipe, torch.__version__, str(get_device()))
+    key = features.fingerprint(model, train_set, val_set, dict(fit_settings, **recipe), torch.__version__,
+                               str(get_device()))
     path = run_cache_dir() / f"{recipe['kind']}-{key}.pt"
-    saved = _read_saved_run(path)
+    saved = features.load_saved(path)
     if saved is None:
-        result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
-                                    **{k: recipe[k] for k in _FIT_SETTINGS if k in recipe})
+        result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, **fit_settings)
         training.save_atomically({"weights": model.state_dict(), "history": result.history.as_dict(),
                                   "seconds": result.seconds, "trainable": result.trainable_parameters,
                                   "memory": result.memory_bytes,
@@ -199,19 +200,6 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
     return RunResult(accuracy, History(**saved["history"]), saved["seconds"], model, saved["trainable"], memory,
                      from_cache=True)
 
-
-_FIT_SETTINGS = ("epochs", "lr", "weight_decay", "warmup", "schedule", "optimizer", "grad_clip", "frozen_batchnorm")
-
-
-def _read_saved_run(path: Path) -> dict | None:
-    """A saved run, or None when there is none or the file is damaged (it is then trained again)."""
-    if not path.exists():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        path.unlink()
-        return None
 
 
 def _train_and_measure(model, train_loader, test_loader, fit_options: dict, measure_memory: bool,

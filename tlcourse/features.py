@@ -145,6 +145,18 @@ def cache_dir() -> Path:
     return data_dir() / "cache" / "features"
 
 
+def load_saved(path: Path) -> dict | None:
+    """A file saved in a fingerprinted cache, or None when there is none or it is damaged (a truncated or
+    corrupted file is deleted, so that its contents are computed again)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        path.unlink()
+        return None
+
+
 def cached(name: str, compute: Callable[[], dict[str, torch.Tensor]], *depends_on,
            folder: str | Path | None = None) -> tuple[dict[str, torch.Tensor], Path, bool]:
     """Load features from the cache, or ``compute()`` and save them; returns ``(features, path, was_cached)``.
@@ -153,11 +165,9 @@ def cached(name: str, compute: Callable[[], dict[str, torch.Tensor]], *depends_o
     the file name contains their fingerprint. A damaged file is recomputed.
     """
     path = Path(folder or cache_dir()) / f"{name}-{fingerprint(*depends_on)}.pt"
-    if path.exists():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True), path, True
-        except Exception:  # a truncated or corrupted file: compute it again
-            path.unlink()
+    saved = load_saved(path)
+    if saved is not None:
+        return saved, path, True
     features = compute()
     save_atomically(features, path)
     return features, path, False

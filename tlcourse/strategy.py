@@ -17,8 +17,8 @@ touched here: measure the chosen model on it once, at the end.
 
 from __future__ import annotations
 
-import time
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
