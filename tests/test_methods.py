@@ -446,3 +446,18 @@ def test_counting_multiply_adds_runs_the_model_in_inference_mode():
 
     compression.multiply_adds(torch.nn.Sequential(Probe(4, 2)), torch.randn(3, 4))
     assert seen == [True]
+
+
+def test_source_agreement_is_one_for_an_untouched_body_and_accepts_the_source_labels_once():
+    torch.manual_seed(0)
+    pretrained = models.image_classifier(1000)
+    untouched = models.image_classifier(10)  # the pretrained body with a new 10-class head
+    images = torch.randn(6, 3, 64, 64)
+    assert regularization.source_agreement(untouched, pretrained, images) == 1.0
+    with torch.no_grad():
+        for p in untouched.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    labels = regularization.source_predictions(pretrained, images)  # computed once, reused for every run
+    computed_each_time = regularization.source_agreement(untouched, pretrained, images)
+    assert regularization.source_agreement(untouched, pretrained, images, source_labels=labels) == computed_each_time
+    assert computed_each_time < 1.0

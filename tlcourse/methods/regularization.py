@@ -159,8 +159,17 @@ def _restore_batchnorm_statistics(model: nn.Module, source: nn.Module) -> None:
 
 
 @torch.inference_mode()
+def source_predictions(pretrained: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The untouched source model's class for each image: what :func:`source_agreement` compares with.
+
+    Compute it once and pass it to every ``source_agreement`` call of a sweep (it never changes).
+    """
+    return pretrained.cpu().eval()(images).argmax(dim=1)
+
+
+@torch.inference_mode()
 def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor,
-                     source_batchnorm: bool = True) -> float:
+                     source_batchnorm: bool = True, source_labels: torch.Tensor | None = None) -> float:
     """How much of the source task survives fine-tuning (a proxy for forgetting).
 
     The fine-tuned *body* gets the pretrained model's original head back (ImageNet's 1,000 classes);
@@ -170,11 +179,13 @@ def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.
     BatchNorm running statistics are re-estimated on the target data during fine-tuning; they are
     not weights, so no weight penalty protects them. With ``source_batchnorm`` (default) the body is
     evaluated with the source statistics put back, which measures what the *weights* kept.
+    ``source_labels``: the pretrained model's classes for ``images``, if already computed.
     """
     original_head = getattr(pretrained, new_head_name(pretrained))  # ImageNet's 1,000-class layer
     body = without_head(finetuned).cpu().eval()
     if source_batchnorm:
         _restore_batchnorm_statistics(body, without_head(pretrained))
-    pretrained = pretrained.cpu().eval()
+    if source_labels is None:
+        source_labels = source_predictions(pretrained, images)
     predictions = original_head.cpu()(body(images)).argmax(dim=1)
-    return (predictions == pretrained(images).argmax(dim=1)).float().mean().item()
+    return (predictions == source_labels).float().mean().item()
