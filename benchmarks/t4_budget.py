@@ -40,10 +40,13 @@ WORK = {
     "02": {"bert_training": 6 * 3 * 5000,  # 3 seeds x (pretrained, random init), 3 epochs of 5,000 sentences
            "bert_inference": 2 * 3 * 2000 + 6 * 872,  # seed 0's runs validate every epoch; six tests
            "resnet50_training": 5 * 1000, "resnet50_inference": 10000},
-    "03": {"resnet50_training": 10 * 4500,  # 9 tested runs and the gradual run with BatchNorm in training mode
-           "resnet50_inference": 9 * 10000 + 2 * 3 * 2000,  # tests; the two gradual runs validate every epoch
-           "bert_training": 5 * 2 * 3000,
-           "bert_inference": 5 * 872},
+    "03": {  # 1,500 labels x 3 epochs = 4,500 images a run; head-only runs only run the frozen body forward
+        "resnet50_training": 13 * 4500,  # table rows but head (6), 2 more seeds of full and gradual (4), 3 gradual
+        # runs with BatchNorm in training mode
+        "resnet50_inference": 9 * 4500  # head-only runs: the table's, 2 more seeds, 3 + 3 for the BatchNorm trap
+        + 19 * 10000 + 6 * 3 * 2000,  # 19 tested runs; 6 gradual runs validate every epoch
+        "bert_training": 9 * 2 * 2000,  # 5 table rows, 2 more seeds of head only and full
+        "bert_inference": 9 * 872},
     "04": {"resnet50_inference": 20000 + 2 * 10000, "resnet50_training": 20000 + 50000,
            "bert_training": 2 * 20000, "bert_inference": 2 * 872},
     "05": {"resnet50_training": 20 * 5 * 1000, "resnet50_inference": 20 * 2000 + 12 * 10000},
