@@ -45,8 +45,8 @@ WORK = {
         # runs with BatchNorm in training mode
         "resnet50_inference": 9 * 4500  # head-only runs: the table's, 2 more seeds, 3 + 3 for the BatchNorm trap
         + 19 * 10000 + 6 * 3 * 2000,  # 19 tested runs; 6 gradual runs validate every epoch
-        "bert_training": 9 * 2 * 2000,  # 5 table rows, 2 more seeds of head only and full
-        "bert_inference": 9 * 872},
+        "bert_training": 5 * 2 * 3000,  # the 5 table rows, one run each
+        "bert_inference": 5 * 872},
     "04": {"resnet50_inference": 20000 + 2 * 10000, "resnet50_training": 20000 + 50000,
            "bert_training": 2 * 20000, "bert_inference": 2 * 872},
     "05": {"resnet50_training": 20 * 5 * 1000, "resnet50_inference": 20 * 2000 + 12 * 10000},
