@@ -201,7 +201,6 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
                      from_cache=True)
 
 
-
 def _train_and_measure(model, train_loader, test_loader, fit_options: dict, measure_memory: bool,
                        **fit_settings) -> RunResult:
     """Train with ``fit``, then measure what a RunResult reports: time, trainable weights, memory, accuracy."""

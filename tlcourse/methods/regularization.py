@@ -184,7 +184,7 @@ def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.
     original_head = getattr(pretrained, new_head_name(pretrained))  # ImageNet's 1,000-class layer
     body = without_head(finetuned).cpu().eval()
     if source_batchnorm:
-        _restore_batchnorm_statistics(body, without_head(pretrained))
+        _restore_batchnorm_statistics(body, pretrained)  # same names: only the head differs, and it has no buffers
     if source_labels is None:
         source_labels = source_predictions(pretrained, images)
     predictions = original_head.cpu()(body(images)).argmax(dim=1)
