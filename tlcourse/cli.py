@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .assets import ASSETS, data_dir
+from .files import replace_atomically
 from .profiles import ENV_VAR, SCALE_VAR, get_device, get_profile
 
 # The libraries whose version can change a recorded number (numpy and scipy: the linear probes' solver;
@@ -82,17 +83,6 @@ def _clean_metadata(notebook) -> None:
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Call ``write(temporary_path)``, then rename over ``path``: a full disk or a crash midway
-    leaves the old file as it was, never half of a new one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _failed_cell(notebook) -> str | None:
     """'cell 12 (first line): ValueError: ...' for the cell whose error stopped the run."""
     for index, cell in enumerate(notebook.cells):
@@ -135,7 +125,7 @@ def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool
     seconds = time.perf_counter() - started
     _clean_metadata(notebook)
     if in_place and error is None:
-        _write_atomically(path, lambda tmp: nbformat.write(notebook, tmp))
+        replace_atomically(path, lambda tmp: nbformat.write(notebook, tmp))
     if out is not None:
         _write_html_copy(notebook, out / ((name or path.stem).replace("/", "__") + ".html"))
     return error is None, seconds, error, notebook
@@ -151,7 +141,7 @@ def _write_html_copy(notebook, target: Path) -> None:
     except Exception as err:
         print(f"  no HTML copy of this notebook: nbconvert failed ({type(err).__name__}: {err})")
         return
-    _write_atomically(target, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    replace_atomically(target, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
@@ -182,7 +172,7 @@ def _save_run(out_dir: Path, collected: dict, executed: dict) -> None:
     from .report import write_report
 
     text = json.dumps(collected, indent=2, sort_keys=True)
-    _write_atomically(out_dir / "results.json", lambda tmp: tmp.write_text(text))
+    replace_atomically(out_dir / "results.json", lambda tmp: tmp.write_text(text))
     write_report(collected, executed, out_dir / "report.html")
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
+
+from .files import replace_atomically
 
 
 def flatten(results: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -57,7 +58,5 @@ def write_report(collected: dict, notebooks: dict, path: str | Path) -> Path:
         parts.append("</div>")
     parts.append("</body></html>")
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")  # write, then rename: an interrupted run never leaves half a page
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: tmp.write_text("\n".join(parts), encoding="utf-8"))
     return path

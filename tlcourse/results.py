@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from .assets import data_dir
+from .files import replace_atomically
 
 _current_lesson = "session"
 
@@ -58,6 +59,4 @@ def record(key: str, value) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     results = load_results(path)
     results[key] = _plain(value)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(results, indent=2, sort_keys=True)))

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .files import replace_atomically
 from .freezing import keep_frozen_batchnorm_in_eval
 from .profiles import get_device
 
@@ -269,11 +270,7 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 
 def save_atomically(obj, path: str | Path) -> None:
     """``torch.save`` to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def check_weights_fit(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
