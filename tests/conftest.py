@@ -6,6 +6,9 @@ os.environ.setdefault("TLCOURSE_PROFILE", "quick")
 os.environ.setdefault("TLCOURSE_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# A lesson's claim that does not hold fails the test (and the nbval run of its notebook, whose kernel inherits this
+# environment); in a learner's own run it only prints and records the verdict (tlcourse.profiles.claims_are_strict).
+os.environ.setdefault("TLCOURSE_STRICT_CLAIMS", "1")
 
 # After a cell has finished, nbval reads the cell's outputs and gives up when none arrives within 5 seconds, a
 # constant of its own (IPyNbCell.output_timeout). On a loaded 2-core machine the kernel's messages can lag longer:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .profiles import checkpoint_dir, get_device, get_profile, get_scale, scaled, uses_stand_ins
+from .profiles import checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled, uses_stand_ins
 from .results import load_results, record, start_recording
 from .training import seed_everything
 
@@ -55,15 +55,27 @@ class Lesson:
         return n if self.scale == "normal" else 1
 
     def claim(self, holds: bool, statement: str) -> None:
-        """A finding the lesson draws from its own numbers: asserted, so a lesson never states what it did
-        not measure. At smoke scale (tiny data, one epoch), or with stand-ins for the downloads (random
-        weights), the numbers cannot carry a finding: the statement is recorded under "claims not checked"
-        in the results, not passed."""
-        if self.scale == "normal" and not uses_stand_ins():
-            if not holds:
+        """A finding the lesson draws from its own numbers, checked so that a lesson never states what it
+        did not measure.
+
+        Under strict checking (the tests, nbval and CI: :func:`tlcourse.profiles.claims_are_strict`) a claim
+        that does not hold raises. In a learner's own run it prints a visible verdict and is recorded under
+        "claims that did not hold" (``tlcourse run`` lists those and exits non-zero): numbers move by a
+        point or two between machines, and that should not stop a Run all. At smoke scale (tiny data, one
+        epoch), or with stand-ins for the downloads (random weights), the numbers cannot carry a finding:
+        the statement is recorded under "claims not checked", not passed."""
+        if self.scale != "normal" or uses_stand_ins():
+            _append_record("claims not checked", statement)
+        elif not holds:
+            if claims_are_strict():
                 raise AssertionError(f"The numbers above do not support the lesson's claim: {statement}")
-            return
-        record("claims not checked", load_results().get("claims not checked", []) + [statement])
+            print(f"CLAIM did not hold in this run: {statement}. The numbers above are what this run measured; "
+                  "the sentences that follow assume the claim, so read them with that in mind.")
+            _append_record("claims that did not hold", statement)
+
+
+def _append_record(key: str, statement: str) -> None:
+    record(key, load_results().get(key, []) + [statement])
 
 
 def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
