@@ -16,11 +16,13 @@ from tlcourse import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# Colab's own published list (googlecolab/backend-info, commit a724079, 2026-08-19, "Upgrade to Python 3.13"),
+# copied unchanged; lines "name @ url" (packages Colab builds itself) have no version to compare and are skipped.
+COLAB_FREEZE = ROOT / "tests" / "data" / "colab-pip-freeze.gpu.2026-08-19.txt"
 COLAB_PACKAGES = {
     name.lower().replace("_", "-"): Version(version)
-    for name, version in (line.split("==") for line in
-                          (ROOT / "tests" / "data" / "colab_gpu_packages.txt").read_text().splitlines()
-                          if line and not line.startswith("#"))
+    for name, version in (line.split("==") for line in COLAB_FREEZE.read_text().splitlines()
+                          if "==" in line and not line.startswith("#"))
 }
 
 
@@ -43,6 +45,7 @@ def test_colab_already_satisfies_every_requirement_it_has():
             unsatisfied.append(f"{requirement} (Colab has {installed})")
     assert not unsatisfied, unsatisfied
     assert checked >= 12
+    assert COLAB_PACKAGES["torch"].release[:2] == (2, 11) and COLAB_PACKAGES["transformers"] == Version("5.15.0")
 
 
 def test_every_notebook_starts_with_the_one_setup_cell():
@@ -62,16 +65,82 @@ def test_every_colab_badge_points_at_the_one_repository():
     assert not stray
 
 
-def test_a_failed_install_stops_the_setup_cell_with_pips_message(tmp_path):
-    """As on a runtime without internet: tlcourse is missing and pip cannot install it."""
-    cell = colab.SETUP_CELL.replace(colab.INSTALL, str(tmp_path / "no-such-package"))
-    assert cell != colab.SETUP_CELL
-    # -I -S: no site-packages, so tlcourse cannot be imported; the pip the cell starts is a normal interpreter
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", cell], capture_output=True, text=True, cwd=tmp_path,
-                            timeout=300)
+def _bare_python(tmp_path: Path) -> Path:
+    """A fresh virtual environment without tlcourse that still sees the course's dependencies (torch and the
+    rest, through a .pth file), as a Colab runtime has them preinstalled; returns its interpreter."""
+    env = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)  # pip comes with the rest
+    python = env / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    ours = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    (Path(site) / "course_dependencies.pth").write_text("\n".join(ours) + "\n")
+    return python
+
+
+def _offline_env(tmp_path: Path) -> dict:
+    """No index and no git: every network source fails at once, as on a runtime without internet."""
+    import os
+
+    return {**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "GIT_CONFIG_GLOBAL": str(tmp_path / "none"),
+            "PYTHONPATH": "", "HOME": str(tmp_path)}
+
+
+def test_the_setup_cell_installs_a_wheel_placed_next_to_the_notebook_with_no_network(tmp_path):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(wheels), str(ROOT)], check=True, capture_output=True)
+    notebook_folder = tmp_path / "content"
+    notebook_folder.mkdir()
+    wheel = next(wheels.glob("tlcourse-*.whl"))
+    wheel.rename(notebook_folder / wheel.name)
+    python = _bare_python(tmp_path)
+    cell = colab.SETUP_CELL + "\nprint('imported from', tlcourse.__file__)"
+    result = subprocess.run([str(python), "-c", cell], capture_output=True, text=True, cwd=notebook_folder,
+                            env=_offline_env(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"installed tlcourse from {notebook_folder / wheel.name}" in result.stdout
+    assert "imported from" in result.stdout and str(ROOT) not in result.stdout.split("imported from")[1]
+
+
+def test_when_every_source_fails_the_setup_cell_names_each_one(tmp_path):
+    python = _bare_python(tmp_path)
+    result = subprocess.run([str(python), "-c", colab.SETUP_CELL], capture_output=True, text=True, cwd=tmp_path,
+                            env=_offline_env(tmp_path), timeout=600)
     assert result.returncode != 0
-    assert "RuntimeError: Installing the course package failed" in result.stderr
-    assert "pip said:" in result.stderr and "no-such-package" in result.stderr
+    message = result.stderr
+    assert "RuntimeError: Could not install the course package" in message
+    assert "an installed tlcourse: not found" in message
+    assert "tlcourse-*.whl" in message and str(tmp_path) in message  # where it looked for a wheel
+    assert f"{colab.REPOSITORY}" in message and colab.TAG in message and "pip said" in message
+    assert "Password" not in message and "Username" not in message  # git never asks for credentials
+
+
+def test_one_command_rewrites_every_badge_setup_cell_and_colab_setting_for_a_fork(tmp_path):
+    import shutil
+
+    copy = tmp_path / "course"
+    shutil.copytree(ROOT / "notebooks", copy / "notebooks")
+    shutil.copy(ROOT / "README.md", copy / "README.md")
+    result = subprocess.run([sys.executable, "-m", "tlcourse.colab", "--repository", "a-teacher/her-course",
+                             "--tag", "v9.9", "--root", str(copy)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    readme = (copy / "README.md").read_text()
+    for path in sorted((copy / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        text = path.read_text()
+        assert "github/a-teacher/her-course/blob/v9.9/notebooks/" + path.name in text and path.name in readme
+        assert "git+https://github.com/a-teacher/her-course@v9.9" in text
+        assert f"github/{colab.REPOSITORY}/" not in text
+    assert "github/a-teacher/her-course/blob/v9.9/notebooks/00_" in readme
+    assert f"github/{colab.REPOSITORY}/" not in readme
+
+
+def test_every_notebook_opens_on_a_colab_gpu_runtime():
+    """Without this metadata the badge opens a CPU runtime, and a learner silently gets the quick profile."""
+    for path in NOTEBOOKS:
+        metadata = json.loads(path.read_text())["metadata"]
+        assert metadata.get("accelerator") == "GPU", path.name
+        assert metadata.get("colab", {}).get("gpuType") == "T4", path.name
 
 
 @pytest.mark.parametrize("major, enabled", [(7, False), (8, True)])
@@ -94,3 +163,16 @@ def test_colab_widget_manager_is_enabled_for_ipywidgets_8_only(monkeypatch, majo
 def test_outside_colab_the_widget_manager_is_left_alone(monkeypatch):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     colab.enable_widget_manager()  # would fail on the import of google.colab if it tried
+
+
+def test_without_a_gpu_a_lesson_says_it_fell_back_to_the_quick_profile_and_how_to_switch(monkeypatch, capsys):
+    from tlcourse import lesson
+
+    monkeypatch.delenv("TLCOURSE_PROFILE", raising=False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert lesson.setup("fallback_test").profile == "quick"
+    said = capsys.readouterr().out
+    assert "no CUDA GPU" in said and "Change runtime type" in said
+    monkeypatch.setenv("TLCOURSE_PROFILE", "quick")  # chosen on purpose: nothing to warn about
+    lesson.setup("fallback_test")
+    assert "no CUDA GPU" not in capsys.readouterr().out

@@ -7,13 +7,14 @@ runs keep their checkpoints.
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .profiles import checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled, uses_stand_ins
+from .profiles import ENV_VAR, checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled, uses_stand_ins
 from .results import load_results, record, start_recording
 from .training import seed_everything
 
@@ -93,4 +94,8 @@ def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
         scale = "" if info.scale == "normal" else f" | scale {info.scale} (sizes shrunk, claims not checked)"
         print(f"lesson {lesson} | profile {info.profile}{scale} | device {info.device} | seed {seed} | "
               f"torch {torch.__version__} | Python {platform.python_version()}")
+        if info.quick and not os.environ.get(ENV_VAR):
+            print("The quick profile runs because no CUDA GPU was found (small models, offline). For the full "
+                  "profile on Colab: Runtime > Change runtime type > T4 GPU, then run again. Set "
+                  "TLCOURSE_PROFILE=quick to choose the quick profile yourself.")
     return info
