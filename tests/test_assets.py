@@ -164,3 +164,166 @@ def test_every_registered_asset_is_used_somewhere():
     code += "".join(p.read_text() for p in (root / "notebooks").glob("*.ipynb"))
     unused = [name for name in ASSETS if f'"{name}"' not in code and f"\\\"{name}\\\"" not in code]
     assert not unused, unused
+
+
+# --- full profile: the cached downloads are recorded by sha256 and checked on every load (issue 34) ------------
+
+
+@pytest.fixture
+def full_cache(tmp_path, monkeypatch):
+    """An empty full-profile cache under ``tmp_path``: the course's data folder, torch's and Hugging Face's."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("TLCOURSE_PROFILE", "full")
+    monkeypatch.setenv("TLCOURSE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "huggingface" / "hub"))
+    return tmp_path
+
+
+def _damage_same_size(path: Path, offset_fraction: float = 0.6) -> None:
+    """Overwrite 64 bytes inside ``path`` (inverted), keeping its size: what a bad disk or a botched copy does."""
+    data = bytearray(path.read_bytes())
+    start = int(len(data) * offset_fraction)
+    data[start:start + 64] = bytes(255 - b for b in data[start:start + 64])
+    size = path.stat().st_size
+    path.write_bytes(bytes(data))
+    assert path.stat().st_size == size
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _message_names(message: str, asset: str, path: Path) -> None:
+    assert asset in message and str(path) in message, message
+    assert "Delete" in message and "TLCOURSE_PROFILE=quick" in message, message
+
+
+def test_same_size_damage_in_cached_resnet_weights_is_corrupt(full_cache, capsys):
+    import stand_ins
+    from tlcourse import cli
+
+    weights = stand_ins.write_resnet50(full_cache)
+    asset = assets.get_asset("resnet50_imagenet")
+    assert asset.status() == "present"  # first sight: the good copy is recorded
+    _damage_same_size(weights)
+    assert asset.status() == "corrupt"
+    with pytest.raises(assets.AssetUnavailableError) as info:
+        models.image_classifier(10, pretrained=True)  # the load itself refuses, before garbage weights reach a model
+    _message_names(str(info.value), "resnet50_imagenet", weights)
+    cli.doctor()  # doctor shows the word without knowing how it was found
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("resnet50_imagenet"))
+    assert "corrupt" in line
+
+
+def test_same_size_damage_in_cached_bert_weights_is_corrupt(full_cache):
+    import stand_ins
+
+    snapshot = stand_ins.write_bert(full_cache)
+    asset = assets.get_asset("bert_base_uncased")
+    assert asset.status() == "present"
+    weights = snapshot / "model.safetensors"
+    _damage_same_size(weights)
+    assert asset.status() == "corrupt"
+    with pytest.raises(assets.AssetUnavailableError) as info:
+        models.text_classifier(num_labels=2, profile="full")
+    _message_names(str(info.value), "bert_base_uncased", weights)
+
+
+@pytest.mark.parametrize("record_first", [True, False], ids=["recorded", "never-seen"])
+def test_truncated_resnet_weights_name_the_asset_and_file(full_cache, record_first):
+    import stand_ins
+
+    weights = stand_ins.write_resnet50(full_cache)
+    if record_first:
+        assert assets.get_asset("resnet50_imagenet").status() == "present"
+    _truncate(weights)
+    assert assets.get_asset("resnet50_imagenet").status() == "corrupt"
+    with pytest.raises(assets.AssetUnavailableError) as info:
+        models.resnet50(pretrained=True)  # was: torch's 'PytorchStreamReader failed reading zip archive'
+    _message_names(str(info.value), "resnet50_imagenet", weights)
+
+
+@pytest.mark.parametrize("record_first", [True, False], ids=["recorded", "never-seen"])
+def test_truncated_bert_weights_name_the_asset_and_file(full_cache, record_first):
+    import stand_ins
+
+    weights = stand_ins.write_bert(full_cache) / "model.safetensors"
+    if record_first:
+        assert assets.get_asset("bert_base_uncased").status() == "present"
+    _truncate(weights)
+    assert assets.get_asset("bert_base_uncased").status() == "corrupt"
+    with pytest.raises(assets.AssetUnavailableError) as info:
+        models.text_classifier(num_labels=2, profile="full")  # was: safetensors' own header error
+    _message_names(str(info.value), "bert_base_uncased", weights)
+
+
+def _accept_cifar_stand_in(monkeypatch):
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+
+
+@pytest.mark.parametrize("name, write, damaged", [
+    ("mnist", lambda root: __import__("stand_ins").write_mnist(root, 100, 50), "train-images-idx3-ubyte"),
+    ("cifar10", lambda root: __import__("stand_ins").write_cifar10(root, 20), "data_batch_3"),
+    ("sst2", lambda root: __import__("stand_ins").write_sst2(root, 50), "train"),
+])
+def test_same_size_damage_in_cached_data_set_is_corrupt(full_cache, monkeypatch, name, write, damaged):
+    _accept_cifar_stand_in(monkeypatch)  # the stand-in's md5 sums differ from the real files'
+    folder = write(full_cache)
+    target = folder / damaged
+    if target.is_dir():  # a Hugging Face split: damage its (largest) Arrow file
+        target = max(target.glob("*.arrow"), key=lambda p: p.stat().st_size)
+    asset = assets.get_asset(name)
+    assert asset.status() == "present"
+    _damage_same_size(target, offset_fraction=0.9)
+    assert asset.status() == "corrupt"
+    with pytest.raises(assets.AssetUnavailableError) as info:
+        assets.asset_path(name)
+    _message_names(str(info.value), name, target)
+
+
+def test_deleting_the_damaged_file_downloads_it_again_and_records_the_new_copy(full_cache, monkeypatch):
+    """The error's advice works: delete the file, the next load fetches it, and the fresh download is recorded
+    anew (a new copy may differ byte for byte from the old record, as a re-saved data set does)."""
+    import stand_ins
+
+    weights = stand_ins.write_resnet50(full_cache)
+    asset = assets.get_asset("resnet50_imagenet")
+    assert asset.status() == "present"
+    _damage_same_size(weights)
+    assert asset.status() == "corrupt"
+    weights.unlink()
+
+    def fetch():
+        torch.manual_seed(1)  # other bytes than the recorded copy
+        from torchvision.models import resnet50
+
+        torch.save(resnet50(weights=None).state_dict(), weights)
+        return weights
+
+    monkeypatch.setitem(assets.ASSETS, asset.name, dataclasses.replace(asset, fetch=fetch))
+    assert assets.asset_path(asset.name) == weights
+    assert assets.get_asset(asset.name).status() == "present"
+
+
+def test_unchanged_weights_are_not_hashed_again(full_cache, monkeypatch):
+    """A file whose size and modification time match the record (and that was old when it was hashed) is not
+    read again: loading BERT does not cost a second of hashing every time. Any write changes the time."""
+    import os
+
+    import stand_ins
+
+    weights = stand_ins.write_resnet50(full_cache)
+    os.utime(weights, (1_600_000_000, 1_600_000_000))  # downloaded long ago
+    asset = assets.get_asset("resnet50_imagenet")
+    assert asset.status() == "present"
+    hashed = []
+    real_sha256_of = assets.sha256_of
+    monkeypatch.setattr(assets, "sha256_of", lambda path: hashed.append(path) or real_sha256_of(path))
+    assert asset.status() == "present" and not hashed
+    _damage_same_size(weights)
+    assert asset.status() == "corrupt" and hashed == [weights]

@@ -3,7 +3,9 @@
 Each entry of :data:`ASSETS` is one thing a notebook needs: a pretrained model
 or a data set, for one profile. An :class:`Asset` knows how to *locate* a good
 local copy (checking size or sha256 where the file is fixed, so that a
-truncated or corrupted file is noticed) and how to *fetch* one. When fetching
+truncated or corrupted file is noticed) and how to *fetch* one. The full
+profile's downloads have no fixed hash here: their sha256 is recorded the first
+time the course sees them and checked on every load (see :func:`_check_against_record`). When fetching
 fails, for example with no network, you get one :class:`AssetUnavailableError`
 that names the asset and says how to get it.
 
@@ -15,15 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from .files import replace_atomically
 
 
 class AssetUnavailableError(RuntimeError):
@@ -46,20 +54,31 @@ def data_dir() -> Path:
 
 
 _HASHES: dict[tuple, str] = {}
+_RACY_NS = 2_000_000_000  # a file written less than 2 s before it was hashed may change without a new time
+
+
+def _settled(mtime_ns: int, hashed_at_ns: int) -> bool:
+    """Was the file last written well before it was hashed? Only then do an unchanged size and modification
+    time vouch for unchanged bytes: a file's clock ticks in milliseconds, so a write in the same tick as the
+    hash leaves the time as it was (git's "racy clean" problem)."""
+    return hashed_at_ns - mtime_ns > _RACY_NS
 
 
 def sha256_of(path: Path) -> str:
     """The file's sha256, remembered per (path, size, modification time): a notebook that checks
-    the same 90 MB model several times hashes it once."""
+    the same 90 MB model several times hashes it once. A file written just now is not remembered."""
     stat = Path(path).stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+    if key in _HASHES:
+        return _HASHES[key]
+    started = time.time_ns()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if _settled(stat.st_mtime_ns, started):
         _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
+    return digest.hexdigest()
 
 
 def host_reachable(host: str) -> bool:
@@ -94,9 +113,9 @@ class Asset:
     def status(self) -> str:
         """A word for ``doctor``: present, corrupt, fetchable, needs internet, or missing."""
         try:
-            if self.locate() is not None:
+            if self._located() is not None:
                 return "present"
-        except AssetUnavailableError:  # locate raises only for a copy that fails verification
+        except AssetUnavailableError:  # raised only for a copy that fails verification
             return "corrupt"
         if self.fetch is None:
             return "missing"
@@ -104,9 +123,17 @@ class Asset:
             return "needs internet"
         return "fetchable"
 
+    def _located(self) -> Path | None:
+        """``locate()``, then, for a full-profile download, its files checked against the sha256 recorded when
+        it was first seen: None if part of the copy is gone (fetch it again), an error if a file is damaged."""
+        found = self.locate()
+        if found is None or self.profile != "full":
+            return found  # the quick profile's files have fixed hashes, which their locate checks
+        return found if _check_against_record(self, found / _RECORDED_PART.get(self.name, ".")) else None
+
     def path(self) -> Path:
         """Return a verified local copy, fetching it first if needed."""
-        found = self.locate()
+        found = self._located()
         if found is not None:
             return found
         if self.fetch is None:
@@ -117,7 +144,8 @@ class Asset:
             raise
         except Exception as err:  # network errors come in many types; all mean the same here
             raise self.unavailable(f"fetching failed ({type(err).__name__}: {err})") from err
-        if self.locate() is None:
+        _record_file(self.name).unlink(missing_ok=True)  # a fresh download is recorded anew
+        if self._located() is None:
             raise self.unavailable("the fetched copy did not pass verification")
         return fetched
 
@@ -129,6 +157,17 @@ class Asset:
         if self.profile == "full":
             message += "\nWithout internet access, use the offline quick profile: TLCOURSE_PROFILE=quick."
         return AssetUnavailableError(message)
+
+    def _damaged(self, path: Path, reason: str) -> AssetUnavailableError:
+        """A cached file failed its check: name the asset and the file, and say how to get a good copy."""
+        linked = f" and {path.resolve()}, the cached file it links to," if path.is_symlink() else ""
+        return AssetUnavailableError(
+            f"Asset '{self.name}' ({self.description}) is damaged: {path} {reason}. It was probably cut off or "
+            f"overwritten (an interrupted download, a full disk, a bad copy): it would fail to load, or load as "
+            f"garbage.\nDelete {path}{linked} and load it again: it is then downloaded again; {self.how_to_get}.\n"
+            f"Offline, copy a good {path.name} to that place from a machine where it downloaded "
+            f"(source: {self.source}), or use the offline quick profile: TLCOURSE_PROFILE=quick."
+        )
 
 
 # --- quick profile: files that arrive inside pip packages -------------------------------------
@@ -378,6 +417,135 @@ def _fetch_hf_dataset(name: str, *load_args: str) -> Callable[[], Path]:
         return target
 
     return fetch
+
+
+# --- full profile: each download's sha256, recorded when first seen and checked on every load ---------------
+
+# The part of a located copy whose files are recorded, where it is not all of it: torchvision keeps every
+# data set under one root.
+_RECORDED_PART = {"cifar10": "cifar-10-batches-py", "mnist": "MNIST/raw"}
+
+
+def _record_file(name: str) -> Path:
+    return data_dir() / "checksums" / f"{name}.json"
+
+
+def _read_record(asset: Asset, root: Path) -> dict:
+    """{file relative to ``root``: its recorded sha256, size and times}; empty when nothing (or another
+    copy, at another root) was recorded."""
+    path = _record_file(asset.name)
+    try:
+        record = json.loads(path.read_text())
+        return record["files"] if record["root"] == str(root) else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise AssetUnavailableError(
+            f"The checksum record {path} of asset '{asset.name}' cannot be read ({type(err).__name__}: {err}). "
+            f"Delete it: the cached files are then checked for completeness and recorded again.") from err
+
+
+def _cached_files(root: Path) -> dict[str, Path]:
+    """The files that make up a copy at ``root`` (one file, or a folder's files), by name relative to it.
+    Hidden files (a writer's temporary file) and the caches ``datasets`` may add (``cache-*.arrow``) are no part."""
+    if root.is_file():
+        return {".": root}
+    files = (path for path in sorted(root.rglob("*"))
+             if path.is_file() and not path.name.startswith((".", "cache-")))
+    return {path.relative_to(root).as_posix(): path for path in files}
+
+
+def _unchanged(entry: dict, path: Path) -> bool:
+    """Same size and modification time as when it was hashed, and it was not being written then."""
+    stat = path.stat()
+    same = (stat.st_size, stat.st_mtime_ns) == (entry["size"], entry["mtime_ns"])
+    return same and _settled(entry["mtime_ns"], entry["hashed_at_ns"])
+
+
+def _fresh_entry(path: Path) -> dict:
+    stat, started = path.stat(), time.time_ns()
+    return {"sha256": sha256_of(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hashed_at_ns": started}
+
+
+def _check_against_record(asset: Asset, root: Path) -> bool:
+    """Check every file of a cached full-profile copy against the sha256 recorded when it was first seen.
+
+    False if a recorded file is gone (the copy is fetched again); an error naming the file if one differs.
+    A file never seen before is checked for completeness (:func:`_incomplete`), then recorded, through
+    :func:`tlcourse.files.replace_atomically`, in ``checksums/<asset>.json`` in the data folder.
+
+    Cost: hashing BERT's 440 MB takes about a second, so a file whose size and modification time equal the
+    record is trusted without reading it, as git does. Any write (a truncation, bytes overwritten in place,
+    a new copy) sets a new modification time, so it is hashed again; only damage that bypasses the file
+    system (a failing disk) keeps the time, and that is the price of loading in milliseconds. A file written
+    in the two seconds before it was hashed is always hashed again: its time cannot vouch for it.
+    """
+    record, files = _read_record(asset, root), _cached_files(root)
+    if set(record) - set(files):
+        return False
+    updated = dict(record)
+    for name, path in files.items():
+        if name in record and _unchanged(record[name], path):
+            continue
+        if name not in record and (problem := _incomplete(path)):
+            raise asset._damaged(path, f"cannot be read in full ({problem})")
+        entry = _fresh_entry(path)
+        if name in record and entry["size"] != record[name]["size"]:
+            raise asset._damaged(path, f"has {entry['size']:,} bytes, not the {record[name]['size']:,} "
+                                       f"recorded when it was downloaded")
+        if name in record and entry["sha256"] != record[name]["sha256"]:
+            raise asset._damaged(path, "has other bytes (sha256) than when it was downloaded, at the same size")
+        updated[name] = entry
+    if updated != record:
+        _write_record(asset.name, root, updated)
+    return True
+
+
+def _write_record(name: str, root: Path, files: dict) -> None:
+    def write(tmp: Path) -> None:
+        tmp.write_text(json.dumps({"asset": name, "root": str(root), "files": files}, indent=1))
+
+    try:
+        replace_atomically(_record_file(name), write)
+    except OSError as err:  # the copy is fine; only its record could not be kept
+        warnings.warn(f"{err} Asset '{name}' is used, but later damage to it cannot be noticed.", stacklevel=3)
+
+
+def _incomplete(path: Path) -> str | None:
+    """Why ``path`` is not a whole file of its format (cut off, or a damaged zip member), or None.
+
+    Used the first time a cached file is seen, when no sha256 is recorded yet (a cache from before the
+    record, or files put there by hand): torch checkpoints are zip files with a CRC per member, safetensors
+    files state their length in their header, and a JSON file must parse.
+    """
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".safetensors":
+            _check_safetensors_length(path)
+        elif path.suffix in (".pth", ".pt", ".bin") and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                return f"its part {bad} fails its CRC check"
+        elif path.suffix in (".pth", ".pt", ".bin"):
+            import torch
+
+            torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # every library reports a cut-off file its own way; all mean the same here
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _check_safetensors_length(path: Path) -> None:
+    """A safetensors file is an 8-byte header length, a JSON header, then the tensors it lists."""
+    with open(path, "rb") as f:
+        header_length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(header_length))
+    end = max((t["data_offsets"][1] for key, t in header.items() if key != "__metadata__"), default=0)
+    expected, size = 8 + header_length + end, path.stat().st_size
+    if expected != size:
+        raise ValueError(f"its header promises {expected:,} bytes, the file has {size:,}")
 
 
 # --- the registry -----------------------------------------------------------------------------
