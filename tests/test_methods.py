@@ -461,3 +461,24 @@ def test_source_agreement_is_one_for_an_untouched_body_and_accepts_the_source_la
     computed_each_time = regularization.source_agreement(untouched, pretrained, images)
     assert regularization.source_agreement(untouched, pretrained, images, source_labels=labels) == computed_each_time
     assert computed_each_time < 1.0
+
+
+def test_compression_report_scores_float_models_on_the_training_device_and_int8_on_a_cpu_subset(monkeypatch):
+    """On Colab, scoring ResNet-50 on 10,000 test images on the CPU takes 10-30 minutes: float models are scored
+    where they train (the GPU), and an int8 model, which runs only on the CPU, on a subset of the test split."""
+    calls = []
+
+    def fake_evaluate(model, loader, device=None, **kwargs):
+        calls.append((torch.device(device).type, sum(len(batch[1]) for batch in loader)))
+        return {"accuracy": 0.5}
+
+    monkeypatch.setattr(compression, "evaluate", fake_evaluate)
+    monkeypatch.setattr(compression, "get_device", lambda: torch.device("cuda"))  # as on a Colab T4
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    test = data.make_loader(TensorDataset(torch.randn(600, 12), torch.randint(0, 3, (600,))), batch_size=64,
+                            workers=0)
+    example = torch.randn(4, 12)
+    row = compression.report("float", model, test, example, cpu_examples=200)
+    assert calls[-1] == ("cuda", 600) and row["accuracy_examples"] == 600
+    row = compression.report("int8", compression.quantize_dynamic(model), test, example, cpu_examples=200)
+    assert calls[-1][0] == "cpu" and 200 <= calls[-1][1] < 264 and row["accuracy_examples"] == calls[-1][1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ def replace_atomically(path: str | Path, write: Callable[[Path], object]) -> Pat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # two writers never share one
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     try:
         write(tmp)

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ..training import evaluate, model_logits
+from ..profiles import get_device
+from ..training import evaluate, model_logits, progress_enabled
 
 
 def prune_by_magnitude(model: nn.Module, amount: float) -> nn.Module:
@@ -117,11 +118,48 @@ def multiply_adds(model: nn.Module, example) -> dict[str, int]:
     return counts
 
 
-def report(name: str, model: nn.Module, test_loader, example) -> dict:
-    """One row of the compression table."""
+def is_quantised(model: nn.Module) -> bool:
+    """True for a model with int8 layers from :func:`quantize_dynamic`: PyTorch runs those only on the CPU."""
+    return any(callable(getattr(module, "weight", None)) for module in model.modules())
+
+
+class _FirstExamples:
+    """The batches of ``loader`` up to about ``n`` examples, with a progress bar: an int8 model is scored on
+    the CPU, where a whole full-profile test split would take most of a Colab session."""
+
+    def __init__(self, loader, n: int):
+        self.loader, self.n, self.seen = loader, n, 0
+
+    def __iter__(self):
+        from tqdm.auto import tqdm
+
+        self.seen = 0
+        with tqdm(total=self.n, desc="int8 accuracy on the CPU", unit="img", disable=not progress_enabled(None),
+                  leave=False) as bar:
+            for inputs, labels in self.loader:
+                if self.seen >= self.n:
+                    return
+                self.seen += len(labels)
+                bar.update(len(labels))
+                yield inputs, labels
+
+
+def report(name: str, model: nn.Module, test_loader, example, cpu_examples: int = 2000) -> dict:
+    """One row of the compression table: accuracy, non-zero parameters, size on disk, CPU latency.
+
+    A float model's accuracy is measured on the device the course trains on (a GPU when there is one); an
+    int8 model runs only on the CPU, so it is scored there on the first ``cpu_examples`` test examples
+    (``accuracy_examples`` says how many). Latency is always one forward pass of ``example`` on the CPU,
+    where these compressions are meant to help.
+    """
+    quantised = is_quantised(model)
+    device = torch.device("cpu") if quantised else get_device()
+    loader = _FirstExamples(test_loader, cpu_examples) if quantised else test_loader
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {"model": name, "accuracy": evaluate(model.cpu(), test_loader, device="cpu")["accuracy"],
+        predictions = evaluate(model, loader, device=device)
+        examples = loader.seen if quantised else len(test_loader.dataset)
+        return {"model": name, "accuracy": predictions["accuracy"], "accuracy_examples": examples,
                 "nonzero_params": nonzero_parameters(model),
                 "disk_KB": size_on_disk(model) / 1024, "gzip_KB": size_on_disk(model, compressed=True) / 1024,
                 "latency_ms": cpu_latency_ms(model, example)}
