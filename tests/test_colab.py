@@ -176,3 +176,38 @@ def test_without_a_gpu_a_lesson_says_it_fell_back_to_the_quick_profile_and_how_t
     monkeypatch.setenv("TLCOURSE_PROFILE", "quick")  # chosen on purpose: nothing to warn about
     lesson.setup("fallback_test")
     assert "no CUDA GPU" not in capsys.readouterr().out
+
+
+def test_one_line_keeps_the_courses_data_caches_and_checkpoints_on_drive(tmp_path, monkeypatch):
+    """Each Colab notebook gets its own VM: on Drive, downloads, feature caches, the run cache and checkpoints
+    survive a disconnect and are shared by the notebooks (02 and 06 reuse 01's and 04's runs)."""
+    from tlcourse import assets, profiles
+
+    mounted = []
+    drive = types.SimpleNamespace(mount=lambda where: mounted.append(where))
+    google = types.ModuleType("google")
+    google_colab = types.ModuleType("google.colab")
+    google_colab.drive = drive
+    google.colab = google_colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", google_colab)
+    for name in ("TLCOURSE_DATA", "TLCOURSE_CHECKPOINTS", "TORCH_HOME", "HF_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    folder = colab.keep_data_on_drive(tmp_path / "MyDrive" / "tlcourse", mount_point=str(tmp_path))
+    assert mounted == [str(tmp_path)]
+    assert assets.data_dir() == folder / "data" and profiles.checkpoint_dir() == folder / "checkpoints"
+    import torch
+
+    assert Path(torch.hub.get_dir()) == folder / "torch" / "hub"
+    import os
+
+    assert os.environ["HF_HOME"] == str(folder / "huggingface")
+
+
+def test_outside_colab_keeping_data_on_drive_says_it_does_nothing(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    import os
+
+    before = os.environ.get("TLCOURSE_DATA")
+    assert colab.keep_data_on_drive() is None
+    assert "only on Colab" in capsys.readouterr().out and os.environ.get("TLCOURSE_DATA") == before

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -64,7 +65,15 @@ except ImportError:
             tried.insert(1, "a wheel tlcourse-*.whl in " + ", ".join(places) + ": none there")
         raise RuntimeError("Could not install the course package. Tried:\\n- " + "\\n- ".join(tried) + "\\nConnect "
                            "the runtime to the internet, or upload a tlcourse-*.whl next to this notebook.")
-    import tlcourse'''
+    import tlcourse
+
+# On Colab, True keeps downloads, caches, saved runs and checkpoints on Google Drive: they survive a disconnect,
+# and the notebooks (each on its own VM) share them.
+KEEP_ON_DRIVE = False
+if KEEP_ON_DRIVE:
+    from tlcourse.colab import keep_data_on_drive
+
+    keep_data_on_drive()'''
 
 
 SETUP_CELL = setup_cell()
@@ -130,6 +139,37 @@ def main(argv: list[str] | None = None) -> int:
         print("rewrote", path)
     print(f"Commit, push, and create the tag {args.tag} on {args.repository}: the badges open it.")
     return 0
+
+
+DRIVE_FOLDER = "/content/drive/MyDrive/tlcourse"
+
+
+def keep_data_on_drive(folder: str | Path = DRIVE_FOLDER, mount_point: str = "/content/drive") -> Path | None:
+    """Mount Google Drive and keep the course's data folder, the torch and Hugging Face download caches and the
+    checkpoints in ``folder`` on it; return ``folder``. Call it before a lesson starts (the setup cell does).
+
+    Each Colab notebook runs on its own VM, which a disconnect wipes: on Drive, CIFAR-10 and the models are
+    downloaded once, the feature and run caches are shared across notebooks (02 and 06 reuse 01's and 04's
+    runs) and survive a disconnect, so a re-run loads what finished instead of training it again. Outside
+    Colab it does nothing: set ``TLCOURSE_DATA`` instead.
+    """
+    if not running_on_colab():
+        print("keep_data_on_drive works only on Colab; elsewhere set TLCOURSE_DATA to the folder you want.")
+        return None
+    from google.colab import drive
+
+    drive.mount(mount_point)
+    folder = Path(folder)
+    places = {"TLCOURSE_DATA": "data", "TLCOURSE_CHECKPOINTS": "checkpoints", "TORCH_HOME": "torch",
+              "HF_HOME": "huggingface"}
+    for variable, sub_folder in places.items():
+        (folder / sub_folder).mkdir(parents=True, exist_ok=True)
+        os.environ[variable] = str(folder / sub_folder)
+    if "huggingface_hub" in sys.modules:
+        print("Hugging Face was imported before keep_data_on_drive: restart the runtime and run the setup cell "
+              "first, or its downloads stay on the VM.")
+    print(f"The course keeps its data, downloads and checkpoints in {folder} on Google Drive.")
+    return folder
 
 
 def running_on_colab() -> bool:
