@@ -9,6 +9,8 @@ exactly what was run.
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,68 @@ def digit_augmentation(fill: float = -1.0):
     return v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), fill=fill)
 
 
+# --- a recipe is checked before anything is built or trained ----------------------------------
+
+
+def check_grid(argument: str, values) -> list:
+    """A grid of settings tried on validation (learning rates, logistic regression's ``C``) as a list: at least
+    one value, each a positive number. Checked first: an empty grid used to end in scikit-learn or in
+    ``max() arg is an empty sequence``, after the runs before it had trained."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{argument}={values!r}: expected a list of positive numbers to try, e.g. "
+                         f"{argument}=[{values!r}] for one value.")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{argument}=[]: give at least one value to try; the best one on validation is kept.")
+    bad = [v for v in values if not _positive_number(v)]
+    if bad:
+        raise ValueError(f"{argument}={values!r}: every value must be a positive number, and {bad} "
+                         f"{'is' if len(bad) == 1 else 'are'} not.")
+    return values
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_seeds(seeds) -> list:
+    """The seeds as a list, at least one: with none, a spread over seeds is an empty list, and its mean NaN."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds=[]: give at least one seed, e.g. seeds=[0, 1, 2]; each is one run.")
+    return seeds
+
+
+def check_n_labels(n_labels, task) -> None:
+    """``n_labels`` training examples must include one of every class (a class never seen cannot be
+    learned) and exist in the training split."""
+    if isinstance(n_labels, bool) or not isinstance(n_labels, numbers.Integral):
+        raise ValueError(f"n_labels={n_labels!r}: the number of labelled training examples is a whole number.")
+    if n_labels < task.num_classes:
+        raise ValueError(f"n_labels={n_labels} leaves some of the {task.num_classes} classes without a training "
+                         f"example, and a class never seen cannot be learned: use at least {task.num_classes}.")
+    if n_labels > len(task.train):
+        raise ValueError(f"n_labels={n_labels}, but the training split holds only {len(task.train)} examples: "
+                         f"use at most {len(task.train)}.")
+
+
+def check_run_settings(strategy: str, lr, epochs) -> None:
+    """A fine-tuning strategy, learning rate and number of epochs that can train, checked before the model
+    is built (which may mean a download)."""
+    if strategy not in freezing.STRATEGIES:
+        raise ValueError(f"strategy={strategy!r} is not a fine-tuning strategy: use one of "
+                         f"{', '.join(freezing.STRATEGIES)} (see tlcourse.freezing.apply_strategy).")
+    if not _positive_number(lr):
+        raise ValueError(f"lr={lr!r}: a learning rate must be a positive number, e.g. lr=1e-3.")
+    check_epochs(epochs)
+
+
+def check_epochs(epochs) -> None:
+    """At least one whole epoch: with none, training does nothing and there is no best epoch to keep."""
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r}: the number of passes over the training data is a whole number >= 1.")
+
+
 def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: bool = True, epochs: int = 5,
                               lr: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.01,
                               dropout: float = 0.2, warmup: float = 0.1, schedule: str = "cosine",
@@ -71,6 +135,8 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
     depends on (see :func:`reuse_or_train`); an identical later call, in this notebook or the next,
     loads them instead of training again.
     """
+    check_n_labels(n_labels, task)
+    check_run_settings(strategy, lr, epochs)
     training.seed_everything(seed)
     if model is None:
         model = models.image_classifier(task.num_classes, pretrained=pretrained, dropout=dropout)
@@ -106,7 +172,7 @@ def choose_learning_rate(task: data.ImageTask, n_labels: int, learning_rates, va
     """
     runs = {lr: finetune_image_classifier(task, n_labels, pretrained=pretrained, lr=lr, seed=seed,
                                           val_loader=val_loader, test=False, **settings)
-            for lr in learning_rates}
+            for lr in check_grid("learning_rates", learning_rates)}
     return max(runs, key=lambda lr: runs[lr].val_accuracy), runs
 
 
@@ -117,7 +183,7 @@ def accuracy_over_seeds(task: data.ImageTask, n_labels: int, seeds, test_loader,
     :mod:`tlcourse.uncertainty`). ``settings`` go to :func:`finetune_image_classifier`.
     """
     return [finetune_image_classifier(task, n_labels, seed=seed, test_loader=test_loader, **settings).accuracy
-            for seed in seeds]
+            for seed in check_seeds(seeds)]
 
 
 def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epochs: int = 2, lr: float = 1e-4,
@@ -132,6 +198,7 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
     ``pooling`` is what the new head reads (see :func:`~tlcourse.models.text_classifier`).
     ``cache=True``: as in :func:`finetune_image_classifier`.
     """
+    check_run_settings(strategy, lr, epochs)
     training.seed_everything(seed)
     if model is None:
         model, tokenizer = models.text_classifier(task.num_classes, pretrained=pretrained, pooling=pooling)

@@ -18,6 +18,7 @@ touched here: measure the chosen model on it once, at the end.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from . import data, features, freezing, models, training
+from .experiments import check_epochs, check_grid, check_n_labels, check_run_settings, check_seeds
 
 CANDIDATES = ("probe", "head", "full")
 
@@ -152,6 +154,7 @@ STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # the values of logistic regression's C trie
 
 def try_probe(task, seed: int = 0, cache_folder=None, strengths=STRENGTHS) -> Candidate:
     """A logistic regression on frozen pretrained features, fitted on train, its ``C`` chosen on validation."""
+    strengths = check_grid("strengths", strengths)
     started = time.perf_counter()
     model, tokenizer = new_model(task)
     train_loader, val_loader = loaders(task, tokenizer, batch_size=128, seed=seed)
@@ -184,6 +187,7 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
              batch_size: int = 32, seed: int = 0, name: str | None = None) -> Candidate:
     """Fine-tune with ``strategy`` (see :func:`tlcourse.freezing.apply_strategy`), validating every epoch,
     and keep the weights of the epoch with the best validation accuracy (early stopping)."""
+    check_run_settings(strategy, lr, epochs)
     started = time.perf_counter()
     training.seed_everything(seed)
     model, tokenizer = new_model(task, pretrained=pretrained)
@@ -218,7 +222,8 @@ def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidat
     A candidate is skipped when the time spent so far says it would not finish in the budget: a
     full fine-tuning epoch costs about three head-only epochs (the backward pass through the body).
     """
-    learning_rates = {**default_learning_rates(task), **(learning_rates or {})}
+    candidates, learning_rates = _usable_candidates(task, candidates, learning_rates)
+    check_epochs(epochs)
     choice, started = Choice(n_val=validation_size(task)), time.perf_counter()
     for name in candidates:
         spent = time.perf_counter() - started
@@ -237,6 +242,38 @@ def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidat
     if verbose:
         print(explain(choice))
     return choice
+
+
+def _usable_candidates(task, candidates, learning_rates: dict | None) -> tuple[list[str], dict]:
+    """The candidates, and a learning rate for each one that fine-tunes, checked before anything is trained:
+    an unknown name, or a typo in ``learning_rates``, used to fail (or be ignored) after the runs before it."""
+    others = [s for s in freezing.STRATEGIES if s not in CANDIDATES]
+    choices = (f"choose from {', '.join(CANDIDATES)} (cheapest first; the default), or the fine-tuning "
+               f"strategies {', '.join(others)} with a learning rate each in learning_rates")
+    if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):
+        raise ValueError(f"candidates={candidates!r}: expected a list of names, e.g. ['probe', 'head']; {choices}.")
+    names, unknown = list(candidates), [c for c in candidates if c not in ("probe",) + freezing.STRATEGIES]
+    if not names or unknown:
+        problem = f"{unknown} unknown" if unknown else "nothing to try"
+        raise ValueError(f"candidates={candidates!r}: {problem}; {choices}.")
+    if learning_rates is not None and not isinstance(learning_rates, dict):
+        raise ValueError(f"learning_rates={learning_rates!r}: expected one rate per strategy, e.g. "
+                         "learning_rates={'full': 1e-3}.")
+    given = dict(learning_rates or {})
+    stray = [name for name in given if name not in freezing.STRATEGIES]
+    if stray:
+        raise ValueError(f"learning_rates={given!r} has a rate for {stray}, which is no fine-tuning strategy: "
+                         f"the names are {', '.join(CANDIDATES[1:])} (or {', '.join(others)}).")
+    for name, rate in given.items():
+        if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0 and np.isfinite(rate)):
+            raise ValueError(f"The learning rate for {name!r} is {rate!r} (learning_rates={given!r}): it must be "
+                             "a positive number, e.g. 1e-3.")
+    rates = {**default_learning_rates(task), **given}
+    missing = [name for name in names if name != "probe" and name not in rates]
+    if missing:
+        raise ValueError(f"candidates {missing} have no default learning rate: pass one, as "
+                         f"learning_rates={{{missing[0]!r}: ...}} (e.g. 1e-3 for an image model).")
+    return names, rates
 
 
 def _estimate(choice: Choice, name: str) -> float:
@@ -296,8 +333,10 @@ def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verb
     the best on validation is kept (random weights usually want larger steps than pretrained ones).
     """
     base = default_learning_rates(task)["scratch"]
+    learning_rates = (base / 3, base) if learning_rates is None else check_grid("learning_rates", learning_rates)
+    check_epochs(epochs)
     runs = []
-    for lr in learning_rates or (base / 3, base):
+    for lr in learning_rates:
         runs.append(finetune(task, "full", epochs, lr, pretrained=False, seed=seed, name="from scratch"))
         if verbose:
             print(f"from scratch, lr={lr:g}: validation accuracy {runs[-1].val_accuracy:.3f} "
@@ -361,6 +400,8 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0, val_inputs=None) -
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    strengths = check_grid("strengths", strengths)
+
     def pipeline(c):
         if is_text(task):
             return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=1),
@@ -380,6 +421,8 @@ def simple_baseline_over_seeds(task, n_labels: int, seeds, strengths=STRENGTHS) 
     """Test accuracy of :func:`simple_baseline` fitted, for each seed, on the ``n_labels`` training examples a
     network gets with that seed (:func:`~tlcourse.data.labelled_subset`). The validation and test splits are
     converted once for all seeds: for CIFAR-10 at 224 px each conversion is a pass over the images."""
+    strengths, seeds = check_grid("strengths", strengths), check_seeds(seeds)
+    check_n_labels(n_labels, task)
     val_inputs, test_inputs = simple_inputs(task, "val"), simple_inputs(task, "test")
     accuracies = []
     for seed in seeds:
