@@ -21,8 +21,18 @@ def flatten(results: dict, prefix: str = "") -> list[tuple[str, str]]:
         if isinstance(value, dict):
             rows.extend(flatten(value, name + "."))
         else:
-            rows.append((name, json.dumps(value)))
+            rows.append((name, _shown(value)))
     return rows
+
+
+def _shown(value) -> str:
+    """A recorded value as the report shows it: floats to four significant digits (0.8765, 3e-05), large ones
+    whole (12346). Only the display is rounded; results.json keeps every number as recorded."""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(item) for item in value) + "]"
+    return json.dumps(value)
 
 
 def _figures(notebook) -> list[str]:
@@ -45,15 +55,19 @@ def write_report(collected: dict, notebooks: dict, path: str | Path) -> Path:
              "<h1>tlcourse: course report</h1>",
              "<table><tr><th>notebook</th><th>status</th><th>seconds</th><th>profile</th><th>numbers</th></tr>"]
     for name, info in collected.items():
-        parts.append(f"<tr><td><a href='#{name}'>{html.escape(name)}</a></td><td>{'ok' if info['ok'] else 'FAILED'}</td>"
+        parts.append(f"<tr><td><a href='#{html.escape(name)}'>{html.escape(name)}</a></td>"
+                     f"<td>{'ok' if info['ok'] else 'FAILED'}</td>"
                      f"<td>{info['seconds']}</td><td>{info['profile']}</td><td>{len(flatten(info['results']))}</td></tr>")
     parts.append("</table>")
     for name, info in collected.items():
-        parts.append(f"<h2 id='{name}'>{html.escape(name)}</h2><table><tr><th>recorded</th><th>value</th></tr>")
+        parts.append(f"<h2 id='{html.escape(name)}'>{html.escape(name)}</h2>")
+        if info.get("error"):  # why it failed, next to what it recorded before
+            parts.append(f"<p>FAILED: {html.escape(info['error'])}</p>")
+        parts.append("<table><tr><th>recorded</th><th>value</th></tr>")
         for key, value in flatten(info["results"]):
             parts.append(f"<tr><td>{html.escape(key)}</td><td>{html.escape(value)}</td></tr>")
         parts.append("</table><div>")
-        for png in _figures(notebooks.get(name, {"cells": []})):
+        for png in _figures(notebooks[name]) if notebooks.get(name) is not None else []:
             parts.append(f"<img src='data:image/png;base64,{png.strip()}'>")
         parts.append("</div>")
     parts.append("</body></html>")
