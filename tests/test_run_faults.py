@@ -231,3 +231,17 @@ def test_a_damaged_results_file_is_named_and_record_keeps_the_new_value(tmp_path
     set_aside = [p for p in tmp_path.iterdir() if p != path]
     assert len(set_aside) == 1 and set_aside[0].read_text() == damage  # the damaged copy is kept, not lost
     assert str(set_aside[0]) in capsys.readouterr().err
+
+
+def test_a_claim_that_did_not_hold_in_a_learners_run_is_listed_and_the_exit_status_says_so(tmp_path):
+    """Outside strict checking a lesson carries on past a claim its numbers do not support (issue 32); the run's
+    summary must then name it, and the exit status must not say that everything held."""
+    notebook = _notebook(tmp_path / "claims.ipynb",
+                         "import tlcourse\nlesson = tlcourse.setup('claims', verbose=False)\n"
+                         "lesson.claim(True, 'holds')\nlesson.claim(False, 'pretrained beats scratch')\n"
+                         "print('the notebook went on')")
+    result = _run(notebook, "--out", tmp_path / "out", env={"TLCOURSE_STRICT_CLAIMS": "0"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "claims did not hold" in result.stderr and "pretrained beats scratch" in result.stderr
+    entry = _strict_json(tmp_path / "out" / "results.json")["claims"]
+    assert entry["ok"] and entry["results"]["claims that did not hold"] == ["pretrained beats scratch"]

@@ -362,8 +362,8 @@ def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bo
     """Execute notebooks and gather their recorded numbers into ``OUT/results.json``.
 
     A notebook that fails (a cell's error, a damaged file, a dead kernel, a cell over ``timeout`` seconds) is
-    reported and the run goes on. Exit status: 0 all passed, 1 a notebook failed or its results could not be
-    saved, 2 nothing ran (bad arguments), 130 Ctrl-C.
+    reported and the run goes on. Exit status: 0 all passed, 1 a notebook failed, a lesson's claim did not hold
+    (listed at the end) or results could not be saved, 2 nothing ran (bad arguments), 130 Ctrl-C.
     """
     if profile:
         os.environ[ENV_VAR] = profile
@@ -403,12 +403,17 @@ def _summary(collected: dict, out_dir: Path | None, unsaved: bool) -> int:
     if failed:
         print(f"{len(failed)} of {len(collected)} notebook(s) FAILED: {', '.join(failed)} (why: above, and under "
               "'error' in results.json)", file=sys.stderr)
+    unsupported = {name: entry["results"].get("claims that did not hold") for name, entry in collected.items()}
+    unsupported = {name: claims for name, claims in unsupported.items() if claims}
+    for name, claims in unsupported.items():
+        print(f"{name}: {len(claims)} of the lesson's claims did not hold in this run (its text assumes them): "
+              + "; ".join(claims), file=sys.stderr)
     if unsaved:
         print("Some results could not be saved (see above): free space or choose another --out, then run again.",
               file=sys.stderr)
     elif out_dir is not None:
         print(f"results: {out_dir / 'results.json'}; course report: {out_dir / 'report.html'}")
-    return 1 if failed or unsaved else 0
+    return 1 if failed or unsaved or unsupported else 0
 
 
 def _seconds(text: str) -> int:
