@@ -174,12 +174,17 @@ def test_fit_refuses_bad_arguments():
 def test_resume_with_changed_settings_is_refused(tmp_path):
     x, y = _blobs()
     checkpoint = tmp_path / "run.pt"
-    training.fit(nn.Linear(4, 2), _loader(x, y), epochs=2, lr=1e-2, checkpoint=checkpoint, progress=False)
+
+    def model():  # the same starting weights every time: a checkpoint belongs to the run that began from them
+        torch.manual_seed(0)
+        return nn.Linear(4, 2)
+
+    training.fit(model(), _loader(x, y), epochs=2, lr=1e-2, checkpoint=checkpoint, progress=False)
     with pytest.raises(ValueError, match=r"epochs=2.*epochs=1|lr"):
-        training.fit(nn.Linear(4, 2), _loader(x, y), epochs=1, lr=1e-2, checkpoint=checkpoint, progress=False)
+        training.fit(model(), _loader(x, y), epochs=1, lr=1e-2, checkpoint=checkpoint, progress=False)
     with pytest.raises(ValueError, match="lr"):
-        training.fit(nn.Linear(4, 2), _loader(x, y), epochs=2, lr=5e-2, checkpoint=checkpoint, progress=False)
-    same = training.fit(nn.Linear(4, 2), _loader(x, y), epochs=2, lr=1e-2, checkpoint=checkpoint, progress=False)
+        training.fit(model(), _loader(x, y), epochs=2, lr=5e-2, checkpoint=checkpoint, progress=False)
+    same = training.fit(model(), _loader(x, y), epochs=2, lr=1e-2, checkpoint=checkpoint, progress=False)
     assert same.epoch == [1, 2]
 
 

@@ -11,11 +11,17 @@ checkpoints that let an interrupted run carry on where it stopped.
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import hashlib
+import inspect
 import math
+import numbers
 import os
 import random
 import time
 import warnings
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -268,9 +274,25 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 # --- checkpoints ------------------------------------------------------------------------------
 
 
+# How torch.save's C++ writer reports that it could not finish a file (a full disk, a drive that went away).
+_TORCH_WRITER_FAILURES = ("PytorchStreamWriter", "inline_container", "unexpected pos", "write failed")
+
+
 def save_atomically(obj, path: str | Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    replace_atomically(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` to a temporary file, then rename: a crash or a full disk never leaves half a checkpoint.
+
+    torch.save reports a full disk as a RuntimeError of its C++ writer, whose words ("enforce fail at
+    inline_container.cc") tell a learner nothing: that is turned into an OSError that names the file.
+    """
+    try:
+        replace_atomically(path, lambda tmp: torch.save(obj, tmp))
+    except (OSError, RuntimeError) as err:
+        cause = err.__cause__ if isinstance(err, OSError) else err
+        if not isinstance(cause, RuntimeError) or not any(words in str(cause) for words in _TORCH_WRITER_FAILURES):
+            raise
+        raise OSError(errno.EIO, f"Could not write {path}: PyTorch's writer stopped part-way, so the disk may be full "
+                                 "(or a mounted drive went away). The previous file, if any, is unchanged; free some "
+                                 "space or choose a folder on another disk, then run again.") from cause
 
 
 def check_weights_fit(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
@@ -319,29 +341,81 @@ def _read_checkpoint(path) -> dict:
     return state
 
 
+_SETTING_HINTS = {
+    "starting_weights": "starting_weights differ when the model was built after another seed or initialised "
+                        "differently (another run of a seeds loop?). ",
+    "loader_seed": "loader_seed is the seed the training loader shuffles with (make_loader(seed=...)). ",
+    "param_group": "param_group entries differ when other layers are trainable (frozen or unfrozen since) or "
+                   "have other learning rates. ",
+}
+
+
 def _check_same_settings(path, saved: dict | None, settings: dict) -> None:
-    """Resuming with other settings would silently ignore them: refuse and say what differs."""
+    """Resuming with other settings would silently ignore them: refuse and say what differs.
+
+    Only what both runs recorded is compared, so a checkpoint written before a setting was recorded resumes.
+    """
     if saved is None:
         return  # a checkpoint from before settings were stored
-    changed = [f"{key}={saved[key]!r} there, {key}={settings[key]!r} now"
-               for key in settings if key in saved and saved[key] != settings[key]]
-    if changed:
-        raise ValueError(f"The checkpoint {path} was written by a run with other settings ({'; '.join(changed)}). "
+    keys = [key for key in settings if key in saved and saved[key] != settings[key]]
+    if keys:
+        changed = "; ".join(f"{key}={saved[key]!r} there, {key}={settings[key]!r} now" for key in keys)
+        hints = "".join(hint for start, hint in _SETTING_HINTS.items() if any(k.startswith(start) for k in keys))
+        raise ValueError(f"The checkpoint {path} was written by a run with other settings ({changed}). {hints}"
                          "Resume with the settings it was started with, or delete it (or pass another "
                          "checkpoint path) to start a new run.")
+
+
+def _check_checkpoint_path(path: Path) -> None:
+    """Find out before training, not after a whole epoch, that the checkpoint cannot be written there."""
+    if path.is_dir():
+        raise ValueError(f"The checkpoint {path} is a folder: give fit a file name in it, e.g. {path / 'run.pt'}.")
+    probe = path.with_name(f".{path.name}.probe")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OSError(err.errno, f"Cannot write the checkpoint {path}: {err.strerror or err}. Nothing was trained; "
+                                 "pass fit a checkpoint path in a folder you can write to.") from err
+
+
+def _check_checkpoint_finite(path, state: dict, parameter_names) -> None:
+    """NaN weights in a checkpoint would resume and then "diverge", blaming the learning rate: name the file."""
+    best = (state.get("best") or {}).get("weights") or {}
+    tensors = [weights[k] for weights in (state["model"], best) for k in parameter_names if k in weights]
+    tensors += [v for s in state["optimizer"].get("state", {}).values() for v in s.values() if torch.is_tensor(v)]
+    if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
+        raise ValueError(f"The checkpoint {path} is damaged: its saved weights or optimizer state hold NaN or inf "
+                         "values, so a run resumed from it cannot learn. Delete it to start the run over.")
+
+
+def _start_or_resume(checkpoint, model, optimizer, scheduler, scaler, loader, settings):
+    """(epochs done, history, best epoch): from the checkpoint if there is one, else a fresh start."""
+    if checkpoint is not None:
+        _check_checkpoint_path(Path(checkpoint))
+        if Path(checkpoint).exists():
+            return _restore_training_state(checkpoint, model, optimizer, scheduler, scaler, loader, settings)
+    return 0, History(), _BestEpoch()
 
 
 def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, settings):
     """Put model, optimiser, scheduler, scaler and random states back; return (epochs done, history, best)."""
     state = _read_checkpoint(path)
     check_weights_fit(model, state["model"], source=f"checkpoint {path}")
+    _check_checkpoint_finite(path, state, [name for name, _ in model.named_parameters()])
     _check_same_settings(path, state.get("settings"), settings)
     load_weights(model, state["model"], source=f"checkpoint {path}")
     saved_keys, own_keys = set(state["optimizer"]["param_groups"][0]), set(optimizer.param_groups[0])
     if saved_keys != own_keys - {"params"} | {"params"}:
         raise ValueError(f"The checkpoint {path} was written with another optimizer (its settings: "
                          f"{sorted(saved_keys - {'params'})}); this run uses {type(optimizer).__name__}.")
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as err:  # a checkpoint from before group sizes were recorded, with other trainable layers
+        raise ValueError(f"The checkpoint {path} was written by a run with other settings: its optimizer held "
+                         f"other parameter groups ({err}); were layers frozen or unfrozen since? Resume with the "
+                         "same trainable layers, or delete it to start a new run.") from None
     scheduler.load_state_dict(state["scheduler"])
     if scaler.is_enabled() and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
@@ -356,10 +430,31 @@ def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, s
 # --- the loops --------------------------------------------------------------------------------
 
 
+def _check_number(name: str, value, example: str, zero_ok: bool = False, where: str = "") -> None:
+    """A learning rate, clip or decay given as text fails deep inside PyTorch, and a zero or negative one
+    trains nothing or trains backwards without a word: refuse it here in one sentence."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}{where} must be a number such as {example}, not the {type(value).__name__} {value!r}.")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        problem = "trains nothing" if value == 0 else "is negative" if value < 0 else "is not a finite number"
+        raise ValueError(f"{name}={value!r}{where} {problem}: use a positive number such as {example}"
+                         f"{' (to keep weights fixed, freeze them: tlcourse.freezing)' if name == 'lr' else ''}.")
+
+
+def _check_learning_rates(optimizer) -> None:
+    """Every parameter group's own learning rate (from ``params=`` or a ready optimizer) must be usable too."""
+    many = len(optimizer.param_groups) > 1
+    for i, group in enumerate(optimizer.param_groups):
+        _check_number("lr", group["lr"], "1e-3", where=f" in parameter group {i}" if many else " of the optimizer")
+
+
 def _check_fit_arguments(model: nn.Module, train_loader, epochs, warmup, frozen_batchnorm, optimizer) -> None:
     """Arguments that would otherwise train nothing, or something else, without a word."""
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}.")
+    _check_number("warmup", warmup, "0.1", zero_ok=True)
     if not 0 <= warmup < 1:
         raise ValueError(f"warmup is the fraction of all steps spent warming up: 0 <= warmup < 1, not {warmup!r}.")
     if frozen_batchnorm not in ("eval", "train"):
@@ -371,6 +466,13 @@ def _check_fit_arguments(model: nn.Module, train_loader, epochs, warmup, frozen_
         if any(id(p) not in own for group in optimizer.param_groups for p in group["params"]):
             raise ValueError("The optimizer was built for another model's parameters: build it from this "
                              "model, e.g. torch.optim.AdamW(model.parameters(), lr=...).")
+
+
+def _check_numbers_of_fit(lr, weight_decay, grad_clip) -> None:
+    _check_number("lr", lr, "1e-3")
+    _check_number("weight_decay", weight_decay, "0.01", zero_ok=True)
+    if grad_clip is not None:
+        _check_number("grad_clip", grad_clip, "1.0")
 
 
 def _check_early_stopping(keep_best: bool, patience: int | None, val_loader) -> None:
@@ -387,6 +489,75 @@ def _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, w
             "warmup": warmup, "steps_per_epoch": len(train_loader)}
 
 
+def _run_identity(model, checkpoint, loader, optimizer, grad_clip, seed, callbacks: dict) -> dict:
+    """Everything else that makes a run this run, so that a checkpoint is never resumed, or returned finished,
+    for another one (another seed of a seeds loop, other per-layer learning rates, another unfreezing schedule).
+    Recorded with checkpoints only: fingerprinting the starting weights reads all of them once."""
+    if checkpoint is None:
+        return {}
+    generator = getattr(loader, "generator", None)
+    identity = {"grad_clip": grad_clip, "seed": seed, "starting_weights": _starting_weights(model, checkpoint),
+                "loader_seed": None if generator is None else generator.initial_seed(),
+                **_optimizer_identity(optimizer)}
+    return identity | {name: _describe_callable(function) for name, function in callbacks.items()}
+
+
+def _optimizer_identity(optimizer) -> dict:
+    """Each parameter group's size and starting learning rate, and the optimiser's other hyper-parameters."""
+    identity = {"param_groups": len(optimizer.param_groups)}
+    for i, group in enumerate(optimizer.param_groups):
+        lr = float(group.get("initial_lr", group["lr"]))  # the scheduler has already moved "lr" (warm-up)
+        size = sum(p.numel() for p in group["params"])
+        identity[f"param_group {i}"] = f"{len(group['params'])} tensors, {size} weights, lr={lr!r}"
+        identity |= {f"param_group {i} {key}": repr(value) for key, value in group.items()
+                     if key not in ("params", "lr", "initial_lr")}
+    return identity
+
+
+_STARTED_FROM = weakref.WeakKeyDictionary()  # model -> {checkpoint path: fingerprint of the weights it started from}
+
+
+def _starting_weights(model: nn.Module, checkpoint) -> str:
+    """A fingerprint of the weights the run starts from: another seed or head initialisation gives another one.
+
+    A model that already started this checkpoint's run in this session (stopped with Ctrl-C, or finished and
+    run again) has trained weights by now; it keeps the fingerprint it started with, so it still resumes.
+    """
+    try:
+        started = _STARTED_FROM.setdefault(model, {})
+    except TypeError:  # a model that cannot be weakly referenced: fingerprint it as it is
+        started = {}
+    path = os.path.abspath(checkpoint)
+    if path not in started:
+        started[path] = _weights_fingerprint(model)
+    return started[path]
+
+
+def _weights_fingerprint(model: nn.Module) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _describe_callable(function) -> str | None:
+    """An epoch callback or loss passed as an object, with the settings it holds (e.g.
+    ``GradualUnfreezing(blocks_per_epoch=1)``). Plain functions are left out: nothing in them can be
+    compared from one session to the next (their repr is a memory address)."""
+    if function is None or inspect.isroutine(function):
+        return None
+    if isinstance(function, functools.partial):
+        name, values = getattr(function.func, "__qualname__", repr(function.func)), dict(enumerate(function.args))
+        values |= function.keywords
+    else:
+        name, values = type(function).__qualname__, getattr(function, "__dict__", {})
+    simple = (bool, int, float, str, type(None))
+    shown = [f"{key}={value!r}" for key, value in sorted(values.items(), key=lambda item: str(item[0]))
+             if not str(key).startswith("_") and isinstance(value, simple)]
+    return f"{name}({', '.join(shown)})"
+
+
 def _training_parts(model, device, channels_last, optimizer, params, lr, weight_decay, total_steps, warmup,
                     schedule, precision):
     """The model moved to its device, and the optimiser, scheduler, autocast type and gradient scaler of a fit."""
@@ -396,6 +567,7 @@ def _training_parts(model, device, channels_last, optimizer, params, lr, weight_
     if not isinstance(optimizer, torch.optim.Optimizer):
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(trainable if params is None else params, optimizer, lr, weight_decay)
+    _check_learning_rates(optimizer)
     scheduler = make_scheduler(optimizer, total_steps, warmup, schedule)
     dtype = autocast_dtype(device, precision)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # fp16 only: see autocast_dtype
@@ -420,6 +592,12 @@ class _BestEpoch:
     def state(self) -> dict:
         return {"epoch": self.epoch, "accuracy": self.accuracy, "weights": self.weights}
 
+    def restore_into(self, model: nn.Module, history: History) -> History:
+        """End with the best epoch's weights, and say in the history which epoch that was."""
+        model.load_state_dict(self.weights)
+        history.best_epoch = self.epoch
+        return history
+
 
 def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, optimizer="adamw",
         weight_decay: float = 0.01, params=None, schedule: str = "cosine", warmup: float = 0.0,
@@ -433,10 +611,11 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
     The plain PyTorch loop -- forward, loss, backward, step -- plus warm-up and a schedule, gradient
     clipping, mixed precision on a GPU, validation after every epoch, and a checkpoint after every
     epoch that a re-run resumes from (with the same settings: a changed one is refused, not ignored).
-    Training stops with a ``FloatingPointError`` at the first loss or gradient that is not a finite
+    Training stops with a ``FloatingPointError`` at the first loss, gradient or weight that is not a finite
     number (NaN inputs, a learning rate far too high), keeping the weights of the last finite step.
     """
     _check_fit_arguments(model, train_loader, epochs, warmup, frozen_batchnorm, optimizer)
+    _check_numbers_of_fit(lr, weight_decay, grad_clip)
     _check_early_stopping(keep_best, patience, val_loader)
     if seed is not None:
         seed_everything(seed)
@@ -445,10 +624,10 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
     optimizer, scheduler, dtype, scaler = _training_parts(model, device, channels_last, optimizer, params, lr,
                                                           weight_decay, epochs * len(train_loader), warmup,
                                                           schedule, precision)
-    history, start_epoch, best = History(), 0, _BestEpoch()
-    if checkpoint is not None and Path(checkpoint).exists():
-        start_epoch, history, best = _restore_training_state(checkpoint, model, optimizer, scheduler, scaler,
-                                                             train_loader, settings)
+    settings |= _run_identity(model, checkpoint, train_loader, optimizer, grad_clip, seed,
+                              {"on_epoch_start": on_epoch_start, "loss_fn": loss_fn})
+    start_epoch, history, best = _start_or_resume(checkpoint, model, optimizer, scheduler, scaler, train_loader,
+                                                  settings)
     step = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
     runner = torch.compile(model) if compile else model  # same weights; `model` keeps the plain names
     for epoch in range(start_epoch, epochs):
@@ -467,10 +646,7 @@ def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, op
         if checkpoint is not None:
             save_atomically(_training_state(model, optimizer, scheduler, scaler, train_loader, epoch + 1, history,
                                             settings, best), checkpoint)
-    if keep_best:
-        model.load_state_dict(best.weights)
-        history.best_epoch = best.epoch
-    return history
+    return best.restore_into(model, history) if keep_best else history
 
 
 FIT_ARGUMENTS = """Arguments of :func:`fit`:
@@ -483,7 +659,9 @@ FIT_ARGUMENTS = """Arguments of :func:`fit`:
 * ``loss_fn``: ``loss_fn(model, inputs, labels) -> (loss, logits)``; cross-entropy by default.
   Distillation and regularised fine-tuning plug in here.
 * ``precision``: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
-* ``checkpoint``: file to save to after every epoch; if it exists, training resumes from it.
+* ``checkpoint``: file to save to after every epoch; if it exists, training resumes from it. Only the same run
+  resumes: same arguments, per-group learning rates, trainable layers, seed, starting weights, loader seed and
+  callback objects (e.g. the unfreezing schedule); a checkpoint of any other run is refused, naming what differs.
 * ``keep_best``: end with the weights of the epoch with the best validation accuracy (needs ``val_loader``;
   ``history.best_epoch`` says which). ``patience``: with ``keep_best``, stop once that many epochs in a row
   have not beaten it (early stopping).
@@ -511,23 +689,45 @@ class _EpochSettings:
 
 def _diverged(epoch: int, step: int, lr: float) -> FloatingPointError:
     return FloatingPointError(
-        f"Training stopped at epoch {epoch + 1}, step {step + 1}: the loss or the gradients are not finite "
-        f"numbers (NaN or inf). Likely causes: a learning rate that is too high (lr={lr:g} here), or NaN/inf "
+        f"Training stopped at epoch {epoch + 1}, step {step + 1}: the loss, the gradients or the weights are not "
+        f"finite numbers (NaN or inf). Likely causes: a learning rate that is too high (lr={lr:g} here), or NaN/inf "
         "values in the input (check torch.isfinite(images).all()). The model keeps the weights of the last "
         "finite step, or of the start of this epoch if the weights themselves had overflowed.")
 
 
-def _restore_if_not_finite(model: nn.Module, snapshot: dict) -> None:
-    """After a divergence, put back the epoch-start weights if the current ones hold NaN or inf."""
-    if not all(torch.isfinite(p).all() for p in model.parameters()):
+def _restore_if_not_finite(model: nn.Module, snapshot: dict) -> bool:
+    """Put back the epoch-start weights if the current ones hold NaN or inf; say whether it did."""
+    finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all().item()  # one GPU read
+    if not finite:
         model.load_state_dict(snapshot)
+    return not finite
+
+
+def _step_is_finite(loss: torch.Tensor, optimizer, scaler, grad_clip: float | None) -> torch.Tensor:
+    """Clip the gradients if asked, and return (as a tensor: no GPU read yet) whether loss and gradients are finite.
+
+    The gradients' norm is computed with or without clipping: a finite loss can have NaN gradients, and one
+    step with them turns every weight into NaN without a word. With fp16, inf gradients are expected: the
+    GradScaler skips those steps itself.
+    """
+    finite = torch.isfinite(loss.detach())
+    if grad_clip is None and scaler.is_enabled():
+        return finite
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if grad_clip is not None:
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    elif hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(params, math.inf)  # scales by 1: only the norm is wanted
+    return finite if scaler.is_enabled() else finite & torch.isfinite(norm)
 
 
 def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _EpochSettings, show, epoch, epochs):
     model.train()
     if settings.frozen_batchnorm_eval:
         keep_frozen_batchnorm_in_eval(model)
-    device, grad_clip = settings.device, settings.grad_clip
+    device = settings.device
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}  # for a divergence, see below
     # running sums stay on the device: calling .item() every step would stall the GPU pipeline
     total_loss = torch.zeros((), device=device)
@@ -546,11 +746,7 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # with the scaler disabled (fp32, bf16): loss.backward()
         scaler.unscale_(optimizer)
-        finite = torch.isfinite(loss.detach())
-        if grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
-            if not scaler.is_enabled():  # with fp16, inf gradients are expected: the GradScaler skips those steps
-                finite = finite & torch.isfinite(norm)
+        finite = _step_is_finite(loss, optimizer, scaler, settings.grad_clip)
         if not finite.item():  # one small read per step: stop before a non-finite step touches the weights
             _restore_if_not_finite(model, snapshot)
             raise _diverged(epoch, step, optimizer.param_groups[0]["lr"])
@@ -569,6 +765,8 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
         if show and (step % 20 == 0 or step == len(loader) - 1):
             bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
     bar.close()
+    if _restore_if_not_finite(model, snapshot):  # the last step overflowed the weights: no later loss shows it
+        raise _diverged(epoch, step, optimizer.param_groups[0]["lr"])
     return total_loss.item() / seen, correct.item() / seen
 
 
@@ -586,14 +784,30 @@ def predict(model: nn.Module, loader, device=None, precision: str = "auto") -> t
     model.to(device).eval()
     dtype = autocast_dtype(device, precision)
     all_logits, all_labels = [], []
-    for inputs, labels in loader:
+    for batch, (inputs, labels) in enumerate(loader):
         with _autocast(device, dtype), explain_out_of_memory():
             logits = model_logits(model, move_to(inputs, device))
         all_logits.append(logits.float().cpu())
         all_labels.append(labels.cpu())
+        if not torch.isfinite(all_logits[-1]).all():  # on the CPU copy: no extra GPU read
+            raise _not_finite_outputs(model, inputs, batch)
     if not all_logits:
         raise ValueError("The loader yields no batches: is the data set empty?")
     return concat_batches(all_logits), concat_batches(all_labels)
+
+
+def _not_finite_outputs(model: nn.Module, inputs, batch: int) -> ValueError:
+    """Say whether the data or the model made NaN/inf outputs: any score computed on them would be meaningless
+    (argmax of all-NaN logits is class 0, so accuracy becomes the share of class 0)."""
+    tensors = inputs.values() if isinstance(inputs, dict) else inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    bad_inputs = any(torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all() for t in tensors)
+    bad_weights = not all(torch.isfinite(p).all() for p in model.parameters())
+    cause = ("its inputs hold NaN or inf values: clean the data (find them with torch.isfinite(x).all())" if bad_inputs
+             else "the model's weights hold NaN or inf (a training run that diverged?): retrain it or load good "
+                  "weights" if bad_weights
+             else "the model overflows although inputs and weights are finite: try precision='fp32'")
+    return ValueError(f"The model's outputs for batch {batch + 1} of the loader are NaN or inf, so no score or "
+                      f"prediction can be computed: {cause}.")
 
 
 def evaluate(model: nn.Module, loader, device=None, precision: str = "auto") -> dict[str, float]:
