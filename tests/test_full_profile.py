@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import stand_ins
-from tlcourse import assets, data, experiments, models, training
+from tlcourse import assets, data, experiments, models, profiles, training
 
 
 @pytest.fixture
@@ -37,12 +37,12 @@ def test_full_image_path_resnet50_on_cifar10(full_profile, monkeypatch):
     assert torch.equal(model.conv1.weight, conv1)  # the weights came from the (stand-in) download
 
     spec = models.image_model_spec()
-    assert spec.image_size == 224 and spec.mean == models.IMAGENET_MEAN
+    assert spec.image_size == 224 and spec.mean == profiles.IMAGENET_MEAN
     task = data.image_task(dataclasses.replace(spec, image_size=32))  # 32 px keeps the test fast
     assert (len(task.train), len(task.val), len(task.test)) == (80, 20, 20) and task.classes[0] == "airplane"
     assert task.val.dataset.transform is not task.train.dataset.transform  # validation is not augmented
     assert not set(task.val.indices) & set(task.train.indices)
-    assert (task.image_size, task.mean) == (32, models.IMAGENET_MEAN)
+    assert (task.image_size, task.mean) == (32, profiles.IMAGENET_MEAN)
     result = experiments.finetune_image_classifier(task, 20, epochs=1, batch_size=10,
                                                    test_loader=data.make_loader(task.test, 10))
     assert 0.0 <= result.accuracy <= 1.0 and len(result.history.epoch) == 1

@@ -37,3 +37,37 @@ def test_every_public_function_and_class_is_used_by_a_notebook_or_the_package():
                 if not (used_elsewhere or used_here or name.search(notebooks)):
                     unused.append(f"{path.relative_to(ROOT)}: {node.name}")
     assert not unused, f"public but called by no notebook, package module or CLI: {unused}"
+
+
+def _imports_of(path: Path) -> set[str]:
+    """The tlcourse modules ``path`` imports anywhere in it, inside functions too (an import hidden in a function
+    is still a dependency: it only moves the failure from import time to call time)."""
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+            found |= {f"{base}.{alias.name}" for alias in node.names} if node.module is None else {base}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("tlcourse")}
+    return found
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    names = {path: ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+             for path in _modules()}
+    graph = {names[path]: {m for m in _imports_of(path) if m in names.values() and m != "tlcourse"}
+             for path in _modules()}
+    cycles = []
+
+    def visit(start, module, trail):
+        for imported in graph.get(module, ()):
+            if imported == start:
+                cycles.append(" -> ".join(trail + [start]))
+            elif imported not in trail:
+                visit(start, imported, trail + [imported])
+
+    for module in graph:
+        visit(module, module, [module])
+    assert not cycles, f"import cycles: {sorted(set(cycles))}"

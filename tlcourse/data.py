@@ -29,7 +29,7 @@ from torch.utils.data import (BatchSampler, DataLoader, Dataset, RandomSampler, 
                               TensorDataset)
 
 from .assets import ROTTEN_TOMATOES_MEMBER, asset_path
-from .profiles import get_profile, scaled
+from .profiles import get_profile, image_model_spec, scaled
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -225,8 +225,6 @@ def _refuse_single_image(x: torch.Tensor) -> None:
 
 def _spec_or_profile_default(spec, profile: str | None):
     """The input ``spec`` given (an :class:`~tlcourse.models.ImageModelSpec`), else the profile's image model's."""
-    from .models import image_model_spec
-
     return spec or image_model_spec(profile)
 
 
@@ -900,8 +898,6 @@ def image_folder_task(path, image_size: int | None = None, mean=None, std=None, 
     and lists what was skipped and why (unreadable files, files outside class folders). Each class needs
     enough images for one in every split; a message says how many when it has not.
     """
-    from .models import image_model_spec
-
     _check_fractions(val_fraction, test_fraction)
     spec = image_model_spec(profile)
     size, mean, std = image_size or spec.image_size, tuple(mean or spec.mean), tuple(std or spec.std)

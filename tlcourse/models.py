@@ -12,44 +12,13 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .assets import ASSETS, AssetUnavailableError, asset_path
-from .profiles import get_profile, image_size_override
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class ImageModelSpec:
-    """What a profile's image model is and what input it expects."""
-
-    name: str
-    asset: str
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-
-IMAGE_MODELS = {
-    # 64 px keeps the quick profile fast on a CPU; the network was trained at 224 px.
-    "quick": ImageModelSpec("efficientnet_lite0", "efficientnet_lite0_imagenet", 64, (0.5,) * 3, (0.5,) * 3),
-    "full": ImageModelSpec("resnet50", "resnet50_imagenet", 224, IMAGENET_MEAN, IMAGENET_STD),
-}
-TEXT_MODELS = {"quick": "minilm_l6", "full": "bert_base_uncased"}
-
-
-def image_model_spec(profile: str | None = None) -> ImageModelSpec:
-    """The profile's image model: its name, input size and normalisation (the size can be overridden for
-    tests, see :func:`tlcourse.profiles.image_size_override`)."""
-    spec = IMAGE_MODELS[get_profile(profile)]
-    size = image_size_override()
-    return spec if size is None else dataclasses.replace(spec, image_size=size)
+# Which models a profile uses is decided in profiles (data needs it too); notebooks read it as models.image_model_spec.
+from .profiles import IMAGE_MODELS, TEXT_MODELS, ImageModelSpec, get_profile, image_model_spec  # noqa: F401
 
 
 def efficientnet_lite0(num_classes: int = 1000, pretrained: bool = True, dropout: float = 0.2) -> nn.Module:

@@ -12,7 +12,9 @@ course picks ``full`` when a CUDA GPU is present and ``quick`` otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -64,6 +66,39 @@ def image_size_override() -> int | None:
     if not value.isdigit() or int(value) < 16:
         raise ValueError(f"{IMAGE_SIZE_VAR} must be a whole number of pixels, at least 16 (got {value!r}).")
     return int(value)
+
+
+# --- the profile's models -----------------------------------------------------------------
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ImageModelSpec:
+    """What a profile's image model is and what input it expects."""
+
+    name: str
+    asset: str
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+IMAGE_MODELS = {
+    # 64 px keeps the quick profile fast on a CPU; the network was trained at 224 px.
+    "quick": ImageModelSpec("efficientnet_lite0", "efficientnet_lite0_imagenet", 64, (0.5,) * 3, (0.5,) * 3),
+    "full": ImageModelSpec("resnet50", "resnet50_imagenet", 224, IMAGENET_MEAN, IMAGENET_STD),
+}
+TEXT_MODELS = {"quick": "minilm_l6", "full": "bert_base_uncased"}
+
+
+def image_model_spec(profile: str | None = None) -> ImageModelSpec:
+    """The profile's image model: its name, input size and normalisation (the size can be overridden for
+    tests, see :func:`tlcourse.profiles.image_size_override`)."""
+    spec = IMAGE_MODELS[get_profile(profile)]
+    size = image_size_override()
+    return spec if size is None else dataclasses.replace(spec, image_size=size)
 
 
 STAND_INS_VAR = "TLCOURSE_STAND_INS"
