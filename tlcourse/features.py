@@ -21,6 +21,7 @@ from torch.utils.data import Subset, TensorDataset
 
 from .assets import data_dir
 from .freezing import blocks, new_head_name
+from .hooks import forward_hooks
 from .models import mean_pool
 from .profiles import get_device
 from .training import concat_batches, move_to, predict, save_atomically
@@ -59,20 +60,17 @@ def image_layer_features(model: nn.Module, loader, device=None) -> dict[str, tor
     """
     device = get_device(device)
     model.to(device).eval()
-    outputs: dict[str, list[torch.Tensor]] = {name: [] for name, _ in blocks(model)[:-1]}
-    hooks = []
-    for name, block in blocks(model)[:-1]:
-        def keep(module, args, output, name=name):
-            outputs[name].append(output.float().mean(dim=(2, 3)).cpu())
-        hooks.append(last_module(block).register_forward_hook(keep))
+    names = {last_module(block): name for name, block in blocks(model)[:-1]}
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name in names.values()}
+
+    def keep(module, args, output):
+        outputs[names[module]].append(output.float().mean(dim=(2, 3)).cpu())
+
     labels = []
-    try:
+    with forward_hooks(names, keep):
         for inputs, targets in loader:
             model(move_to(inputs, device))
             labels.append(targets)
-    finally:
-        for hook in hooks:
-            hook.remove()
     features = {name: concat_batches(parts) for name, parts in outputs.items()}
     features["labels"] = concat_batches(labels)
     return features

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import uuid
 from pathlib import Path
@@ -41,6 +42,33 @@ def replace_atomically(path: str | Path, write: Callable[[Path], object]) -> Pat
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def replace_folder(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Like :func:`replace_atomically` for a folder (a saved data set): ``write(temporary_folder)``, then the old
+    folder is removed and the new one renamed into place, so a half-saved copy is never used."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        write(partial)
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(partial, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return path
+
+
+def move_aside(path: str | Path, suffix: str = ".damaged") -> Path:
+    """Rename a damaged file to ``<name><suffix>`` (or ``<suffix>2``, ``3``, ... if taken), keeping it for a look
+    later while its name is freed for a good copy; returns where it went."""
+    path = Path(path)
+    kept, number = path.with_name(f"{path.name}{suffix}"), 1
+    while kept.exists():
+        number += 1
+        kept = path.with_name(f"{path.name}{suffix}{number}")
+    os.replace(path, kept)
+    return kept
 
 
 def _explain(err: Exception, path: Path) -> str:

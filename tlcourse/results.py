@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .assets import data_dir
-from .files import replace_atomically
+from .files import move_aside, replace_atomically
 
 _current_lesson = "session"
 
@@ -84,11 +84,7 @@ def load_results(path: str | Path | None = None) -> dict:
 
 def _set_aside(path: Path, err: ValueError) -> None:
     """Move a damaged results file out of the way, keeping it, so that the next number can be stored."""
-    kept, number = path.with_name(f"{path.name}.damaged"), 1
-    while kept.exists():  # an earlier damaged copy is kept too
-        number += 1
-        kept = path.with_name(f"{path.name}.damaged{number}")
-    os.replace(path, kept)
+    kept = move_aside(path)  # an earlier damaged copy is kept too
     print(f"{err}\nIts content is kept in {kept}; the numbers recorded from now on go to a new {path}.",
           file=sys.stderr)
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from . import data, features, freezing, models, training
 from .experiments import check_epochs, check_grid, check_n_labels, check_run_settings, check_seeds
+from .hooks import forward_hooks
 
 CANDIDATES = ("probe", "head", "full")
 
@@ -112,14 +113,11 @@ def head_inputs(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
     """What the head receives for every example (pooled features), caught by a hook, and the labels."""
     head = last_linear(getattr(model, freezing.new_head_name(model)))
     caught, labels = [], []
-    hook = head.register_forward_pre_hook(lambda module, args: caught.append(args[0].float().cpu()))
-    try:
-        model.to(training.get_device()).eval()
+    model.to(training.get_device()).eval()
+    with forward_hooks([head], lambda module, args, output: caught.append(args[0].float().cpu())):
         for inputs, targets in loader:
             training.model_logits(model, training.move_to(inputs, training.get_device()))
             labels.append(targets)
-    finally:
-        hook.remove()
     with torch.inference_mode(False):
         return torch.cat(caught).clone(), torch.cat(labels).clone()
 

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from .files import replace_atomically
 from .freezing import keep_frozen_batchnorm_in_eval
+from .hooks import forward_hooks
 from .profiles import get_device
 
 LossFn = Callable[[nn.Module, object, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -163,11 +164,8 @@ def _labels_checked_when_the_model_returns(model: nn.Module, cpu_labels: torch.T
         if isinstance(logits, torch.Tensor) and logits.dim() == 2:
             _check_label_range(cpu_labels, logits.shape[1])
 
-    handle = model.register_forward_hook(check)
-    try:
+    with forward_hooks([model], check):
         yield
-    finally:
-        handle.remove()
 
 
 def _forward_checked(loss_fn: LossFn, model: nn.Module, inputs, labels: torch.Tensor, cpu_labels: torch.Tensor):
@@ -839,12 +837,8 @@ def inference_memory(model: nn.Module, inputs, device=None) -> dict[str, int]:
         tensors = [t for t in (*args, output) if isinstance(t, torch.Tensor)]
         largest = max(largest, sum(t.numel() * t.element_size() for t in tensors))
 
-    hooks = [m.register_forward_hook(measure) for m in model.modules() if not list(m.children())]
-    try:
+    with forward_hooks([m for m in model.modules() if not list(m.children())], measure):
         model_logits(model, move_to(inputs, device))
-    finally:
-        for hook in hooks:
-            hook.remove()
     parts = {"weights": sum(p.numel() * p.element_size() for p in model.parameters()), "activations": largest}
     parts["total"] = parts["weights"] + parts["activations"]
     return parts

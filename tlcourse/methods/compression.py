@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from ..hooks import forward_hooks
 from ..profiles import get_device
 from ..training import evaluate, model_logits, progress_enabled
 
@@ -109,12 +110,8 @@ def multiply_adds(model: nn.Module, example) -> dict[str, int]:
         else:
             counts["Linear"] += output.numel() * module.in_features
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
+    with forward_hooks([m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))], count):
         model_logits(model.cpu().eval(), example)
-    finally:
-        for hook in hooks:
-            hook.remove()
     return counts
 
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..features import last_module, without_head
 from ..freezing import batchnorm_layers, blocks, new_head_name
+from ..hooks import forward_hooks
 from ..training import model_logits
 
 
@@ -86,11 +87,8 @@ def pooled_features(model: nn.Module, inputs) -> tuple[torch.Tensor, torch.Tenso
     :func:`tlcourse.freezing.blocks` knows (timm EfficientNets, torchvision ResNets)."""
     caught = []
     _, last_block = blocks(model)[-2]
-    hook = last_module(last_block).register_forward_hook(lambda module, args, output: caught.append(output))
-    try:
+    with forward_hooks([last_module(last_block)], lambda module, args, output: caught.append(output)):
         logits = model_logits(model, inputs)
-    finally:
-        hook.remove()
     return logits, caught[0].mean(dim=(2, 3))
 
 
