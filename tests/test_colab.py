@@ -162,7 +162,9 @@ def test_colab_widget_manager_is_enabled_for_ipywidgets_8_only(monkeypatch, majo
 
 def test_outside_colab_the_widget_manager_is_left_alone(monkeypatch):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.delitem(sys.modules, "google", raising=False)
     colab.enable_widget_manager()  # would fail on the import of google.colab if it tried
+    assert not colab.running_on_colab() and "google.colab" not in sys.modules
 
 
 def test_without_a_gpu_a_lesson_says_it_fell_back_to_the_quick_profile_and_how_to_switch(monkeypatch, capsys):

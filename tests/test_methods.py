@@ -431,9 +431,13 @@ def test_a_speed_up_is_named_only_beyond_the_measured_timing_noise():
     assert compression.speed_verdict(1.08, noise=0.01).startswith("about the same (within 10%")  # 10% at least
     assert compression.speed_verdict(1.3, noise=0.2).startswith("cannot tell: timing the same model twice differed by 20%")
     assert compression.speed_verdict(1.5, noise=0.2).startswith("faster beyond")  # beyond twice the noise
+
+def test_timing_noise_is_how_far_a_second_timing_lands_from_the_first(monkeypatch):
     model = torch.nn.Linear(8, 2)
-    first = compression.cpu_latency_ms(model, torch.randn(4, 8))
-    assert compression.timing_noise(model, torch.randn(4, 8), first) >= 0
+    assert compression.cpu_latency_ms(model, torch.randn(4, 8)) > 0
+    monkeypatch.setattr(compression, "cpu_latency_ms", lambda model, example: 12.0)  # the second timing
+    assert compression.timing_noise(model, torch.randn(4, 8), first_ms=10.0) == pytest.approx(0.2)
+    assert compression.timing_noise(model, torch.randn(4, 8), first_ms=15.0) == pytest.approx(0.2)
 
 
 def test_counting_multiply_adds_runs_the_model_in_inference_mode():

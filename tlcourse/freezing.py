@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .models import count_parameters
+
 
 def new_head_name(model: nn.Module) -> str:
     """Attribute name of the freshly initialised classification layer: the one part of a fine-tuned
@@ -67,11 +69,13 @@ def train_last_blocks(model: nn.Module, k: int) -> None:
 
 
 def count_trainable(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Parameters the optimizer will update (those with ``requires_grad``)."""
+    return count_parameters(model, trainable_only=True)
 
 
 def trainable_fraction(model: nn.Module) -> float:
-    return count_trainable(model) / sum(p.numel() for p in model.parameters())
+    """The share of the model's parameters that training updates."""
+    return count_parameters(model, trainable_only=True) / count_parameters(model)
 
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

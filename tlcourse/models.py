@@ -189,6 +189,7 @@ def text_classifier(num_labels: int = 2, pretrained: bool = True, profile: str |
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Parameters of ``model`` (only those training updates, with ``trainable_only``): the package's one counter."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 

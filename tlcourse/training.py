@@ -263,6 +263,12 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
 
 
+def uses_gradient_scaling(dtype: torch.dtype | None) -> bool:
+    """fp16 only: its narrow range underflows small gradients to zero unless the loss is scaled up first;
+    bf16 has float32's range and needs no scaling (see :func:`autocast_dtype`)."""
+    return dtype == torch.float16
+
+
 def _autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
@@ -568,7 +574,7 @@ def _training_parts(model, device, channels_last, optimizer, params, lr, weight_
     _check_learning_rates(optimizer)
     scheduler = make_scheduler(optimizer, total_steps, warmup, schedule)
     dtype = autocast_dtype(device, precision)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # fp16 only: see autocast_dtype
+    scaler = torch.amp.GradScaler("cuda", enabled=uses_gradient_scaling(dtype))
     return optimizer, scheduler, dtype, scaler
 
 
