@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .assets import data_dir
 from .profiles import ENV_VAR, checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled, uses_stand_ins
 from .results import load_results, record, start_recording
 from .training import seed_everything
@@ -99,3 +100,48 @@ def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
                   "profile on Colab: Runtime > Change runtime type > T4 GPU, then run again. Set "
                   "TLCOURSE_PROFILE=quick to choose the quick profile yourself.")
     return info
+
+
+CHOSEN_LEARNING_RATES = "learning rates chosen on validation"  # the key notebook 01 records its choices under
+QUICK_IMAGE_LR = 3e-3  # notebook 01's choice on validation for EfficientNet-Lite0 in the quick profile
+DEFAULT_IMAGE_LR = 1e-3  # ResNet-50 fine-tuned with AdamW: 1e-4 to 1e-3 is the usual range
+
+
+def record_chosen_learning_rates(lesson: Lesson, model: str, image_size: int, chosen: dict) -> None:
+    """Record notebook 01's learning rates chosen on validation (``{"ImageNet init": 3e-3, ...}``), with the
+    model, image size and scale they were chosen for, so that later lessons reuse them only where they apply."""
+    record(CHOSEN_LEARNING_RATES, {"model": model, "image size": image_size, "scale": lesson.scale, **chosen})
+
+
+def image_learning_rate(lesson: Lesson, model: str, image_size: int) -> tuple[float, str]:
+    """The AdamW learning rate for fine-tuning the profile's pretrained image model, and where it comes from.
+
+    Lessons 02, 04 and 06 reuse lesson 01's recipe without a sweep of their own. The quick profile uses 01's choice
+    for EfficientNet-Lite0 (3e-3). The full profile uses 01's choice when 01 recorded one for this model, size and
+    scale (in this run's results folder or in the data folder), else a literature default, said to be one: a
+    quick-profile number never stands in for ResNet-50's, and a default is never called a choice on validation.
+    """
+    if lesson.quick:
+        return QUICK_IMAGE_LR, "notebook 01's choice on validation"
+    chosen, problem = _recorded_choice("01_finetune_cnn", {"model": model, "image size": image_size,
+                                                            "scale": lesson.scale})
+    if chosen is not None:
+        return chosen, "notebook 01's choice on validation for ImageNet init"
+    return DEFAULT_IMAGE_LR, (f"a common default for fine-tuning {model} with AdamW (1e-4 to 1e-3 is the usual "
+                              f"range), not chosen on validation: {problem}")
+
+
+def _recorded_choice(lesson_name: str, setting: dict) -> tuple[float | None, str]:
+    """The ImageNet-init learning rate ``lesson_name`` recorded for ``setting``, or None and why there is none."""
+    places = [data_dir() / "results" / f"{lesson_name}.json"]
+    if os.environ.get("TLCOURSE_RESULTS"):  # python -m tlcourse run: every lesson's results in one folder
+        places.insert(0, Path(os.environ["TLCOURSE_RESULTS"]).with_name(f"{lesson_name}.results.json"))
+    for path in places:
+        try:
+            chosen = load_results(path).get(CHOSEN_LEARNING_RATES, {})
+        except ValueError as err:  # a damaged file: named, and the default is used
+            return None, str(err)
+        if all(chosen.get(key) == value for key, value in setting.items()) and chosen.get("ImageNet init"):
+            return float(chosen["ImageNet init"]), ""
+    return None, (f"notebook {lesson_name[:2]} has recorded no choice for this model, image size and scale "
+                  f"(run it first to use its choice)")
