@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from .assets import data_dir
-from .profiles import ENV_VAR, checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled, uses_stand_ins
+from .profiles import (ENV_VAR, checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled,
+                       uses_stand_ins)
 from .results import load_results, record, start_recording
 from .training import seed_everything
 
@@ -144,4 +145,5 @@ def _recorded_choice(lesson_name: str, setting: dict) -> tuple[float | None, str
         if all(chosen.get(key) == value for key, value in setting.items()) and chosen.get("ImageNet init"):
             return float(chosen["ImageNet init"]), ""
     return None, (f"notebook {lesson_name[:2]} has recorded no choice for this model, image size and scale "
-                  f"(run it first to use its choice)")
+                  "(run it first, with the same data folder: on Colab, where each notebook has its own VM, set "
+                  "KEEP_ON_DRIVE = True in both)")
