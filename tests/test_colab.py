@@ -143,16 +143,21 @@ def test_every_notebook_opens_on_a_colab_gpu_runtime():
         assert metadata.get("colab", {}).get("gpuType") == "T4", path.name
 
 
-@pytest.mark.parametrize("major, enabled", [(7, False), (8, True)])
-def test_colab_widget_manager_is_enabled_for_ipywidgets_8_only(monkeypatch, major, enabled):
-    calls = []
-    output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(1))
+def _pretend_colab(monkeypatch, **parts) -> None:
+    """Make ``google.colab`` importable, with ``parts`` (``output=``, ``drive=``) as its submodules."""
     google = types.ModuleType("google")
     google_colab = types.ModuleType("google.colab")
-    google_colab.output = output
+    for name, part in parts.items():
+        setattr(google_colab, name, part)
     google.colab = google_colab
     monkeypatch.setitem(sys.modules, "google", google)
     monkeypatch.setitem(sys.modules, "google.colab", google_colab)
+
+
+@pytest.mark.parametrize("major, enabled", [(7, False), (8, True)])
+def test_colab_widget_manager_is_enabled_for_ipywidgets_8_only(monkeypatch, major, enabled):
+    calls = []
+    _pretend_colab(monkeypatch, output=types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(1)))
     import ipywidgets
 
     monkeypatch.setattr(ipywidgets, "__version__", f"{major}.1.0")
@@ -186,13 +191,7 @@ def test_one_line_keeps_the_courses_data_caches_and_checkpoints_on_drive(tmp_pat
     from tlcourse import assets, profiles
 
     mounted = []
-    drive = types.SimpleNamespace(mount=lambda where: mounted.append(where))
-    google = types.ModuleType("google")
-    google_colab = types.ModuleType("google.colab")
-    google_colab.drive = drive
-    google.colab = google_colab
-    monkeypatch.setitem(sys.modules, "google", google)
-    monkeypatch.setitem(sys.modules, "google.colab", google_colab)
+    _pretend_colab(monkeypatch, drive=types.SimpleNamespace(mount=lambda where: mounted.append(where)))
     for name in ("TLCOURSE_DATA", "TLCOURSE_CHECKPOINTS", "TORCH_HOME", "HF_HOME"):
         monkeypatch.delenv(name, raising=False)
     folder = colab.keep_data_on_drive(tmp_path / "MyDrive" / "tlcourse", mount_point=str(tmp_path))

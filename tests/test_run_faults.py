@@ -15,19 +15,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
+from test_mistakes import _notebook  # a notebook of code cells, written to a path
 from tlcourse import cli, results
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes into read-only folders anyway
-
-
-def _notebook(path: Path, *sources: str) -> Path:
-    notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, path)
-    return path
 
 
 def _writes_numbers(path: Path, numbers: str, *more_sources: str) -> Path:
