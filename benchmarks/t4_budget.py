@@ -50,14 +50,18 @@ WORK = {
     "04": {"resnet50_inference": 20000 + 2 * 10000, "resnet50_training": 20000 + 50000,
            "bert_training": 2 * 20000, "bert_inference": 2 * 872},
     "05": {"resnet50_training": 20 * 5 * 1000, "resnet50_inference": 20 * 2000 + 12 * 10000},
-    "06": {  # teachers on 5,000 and 100 labels, their logits on the 48,000-image transfer set, 24 students
-        "resnet50_training": 3 * 5000 + 15 * 100,
-        "resnet50_inference": 2 * 10000 + 2 * 48000,
-        "student_32px": 24 * 2 * 48000 + 24 * 10000,  # 3 temperatures, 3 learning rates, 2 budgets x 3 arms x 3 seeds
+    "06": {  # a teacher on 5,000 labels (at most 5 epochs, validated after each), its logits on the transfer set
+        "resnet50_training": 5 * 5000,
+        "resnet50_inference": 5 * 2000 + 10000 + 48000,
+        # 32 students x one pass over the 48,000-image transfer set (or as many steps on the labelled images):
+        # 13 choice runs, 3 arms x 3 seeds, and the plenty-of-labels contrast (4 choice runs, 2 arms x 3 seeds)
+        "student_32px": 32 * 48000 + 32 * 2000 + 9 * 10000,
         "bert_training": 2 * 8000 + 2 * 2 * 8000 // 2,  # the 12-layer teacher, two 3-layer students
         "bert_inference": 3 * 872,
     },
-    "07": {"dann_digits": 9 * 2 * 55000},
+    # 3 seeds x (source only, no reversal, DANN, trained on target): one pass over 55,000 digits, with a target
+    # batch per step for the two that adapt; one more DANN run with a strong domain weight
+    "07": {"dann_digits": 3 * (55000 + 2 * 55000 + 2 * 55000 + 55000) + 2 * 55000},
 }
 # Notebook 08 is budgeted in seconds: two strategy searches of 7 minutes each, then one from-scratch run.
 FIXED_MINUTES = {"08": 14.0}

@@ -232,6 +232,10 @@ def test_proxy_a_distance_range():
     same = torch.randn(200, 5, generator=generator)
     assert dann.proxy_a_distance(same[:100], same[100:]) < 0.5
     assert dann.proxy_a_distance(same[:100], same[100:] + 10) == pytest.approx(2.0)
+    shifted = same[100:] + 0.3  # partly separable: the split's luck moves one estimate
+    one_split = [dann.proxy_a_distance(same[:100], shifted, seed=s) for s in range(3)]
+    # d is linear in the error, so the distance of the mean error is the mean of the single-split distances
+    assert dann.proxy_a_distance(same[:100], shifted, seed=0, repeats=3) == pytest.approx(sum(one_split) / 3)
 
 
 def test_distillation_loss_leaves_the_callers_teacher_alone():
@@ -379,6 +383,19 @@ def test_transfer_set_never_returns_the_true_labels():
     assert [transfer[i][1] for i in range(6)] == [2] * 6
 
 
+def test_transfer_set_returns_true_labels_only_for_the_labelled_indices():
+    images = torch.randn(6, 3, 8, 8)
+    true_labels = torch.tensor([0, 1, 2, 0, 1, 0])
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    with torch.no_grad():
+        teacher[1].weight.zero_()
+        teacher[1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))  # always says class 2
+    transfer = distillation.TransferSet(TensorDataset(images, true_labels), teacher, labelled=[1, 4])
+    assert [transfer[i][1] for i in range(6)] == [2, 1, 2, 2, 1, 2]
+    with pytest.raises(ValueError, match="indices"):
+        distillation.TransferSet(TensorDataset(images, true_labels), teacher, labelled=[6])
+
+
 def test_transfer_set_can_serve_the_student_another_view_of_the_same_images():
     # the teacher (ResNet-50) needs 224 px; a small student can learn from the same images at their own 32 px
     big, small = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 4, 4)
@@ -486,3 +503,33 @@ def test_compression_report_scores_float_models_on_the_training_device_and_int8_
     assert calls[-1] == ("cuda", 600) and row["accuracy_examples"] == 600
     row = compression.report("int8", compression.quantize_dynamic(model), test, example, cpu_examples=200)
     assert calls[-1][0] == "cpu" and 200 <= calls[-1][1] < 264 and row["accuracy_examples"] == calls[-1][1]
+
+
+def _train_features_and_domain_head(reverse: bool, domain_weight: float):
+    source, target_images = _tiny_domains()
+    torch.manual_seed(0)
+    model = dann.DANN(10, channels=(4, 6))
+    src = data.make_loader(source, 16, shuffle=True, seed=0)
+    tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
+    dann.train_dann(model, src, tgt, epochs=2, seed=0, progress=False, reverse=reverse, domain_weight=domain_weight)
+    return model.features[0].weight.detach().clone(), model.domain_classifier[0].weight.detach().clone()
+
+
+def test_dann_without_reversal_trains_the_domain_classifier_but_sends_the_features_nothing():
+    """The no-reversal control: the domain loss's weight changes the domain classifier, never the features."""
+    features_weak, head_weak = _train_features_and_domain_head(reverse=False, domain_weight=0.1)
+    features_strong, head_strong = _train_features_and_domain_head(reverse=False, domain_weight=5.0)
+    assert torch.equal(features_weak, features_strong)
+    assert not torch.equal(head_weak, head_strong)
+    reversed_features, _ = _train_features_and_domain_head(reverse=True, domain_weight=5.0)
+    assert not torch.equal(reversed_features, features_strong)  # with the reversal the features do hear it
+
+
+def test_dann_anneals_its_learning_rate_as_ganin_et_al():
+    assert dann.annealed_learning_rate(0.01, 0.0) == pytest.approx(0.01)
+    assert dann.annealed_learning_rate(0.01, 1.0) == pytest.approx(0.01 / 11 ** 0.75)
+    source, target_images = _tiny_domains()
+    src = data.make_loader(source, 16, shuffle=True, seed=0)
+    tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
+    history = dann.train_dann(dann.DANN(10, channels=(4, 6)), src, tgt, epochs=3, seed=0, progress=False)
+    assert history.lr[0] > history.lr[-1]

@@ -31,16 +31,17 @@ from ..training import History, evaluate, progress_enabled, seed_everything
 from .gradient_reversal import GradientReversal
 
 
-FEATURE_DIM = 48 * 4 * 4
 # What the digit CNN below takes: 28x28 colour digits scaled to [-1, 1] (pass it to data.digits_task).
 DIGIT_CNN_INPUT = ImageModelSpec("dann_digit_cnn", asset="", image_size=28, mean=(0.5,) * 3, std=(0.5,) * 3)
 
 
-def digit_feature_extractor() -> nn.Sequential:
-    """A small CNN for 28x28 colour digits, after Ganin et al.'s MNIST network: 768 features."""
+def digit_feature_extractor(channels: tuple[int, int] = (32, 48)) -> nn.Sequential:
+    """A small CNN for 28x28 colour digits, after Ganin et al.'s MNIST network (32 and 48 channels):
+    ``channels[1] * 16`` features."""
+    first, second = channels
     return nn.Sequential(
-        nn.Conv2d(3, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, 5), nn.BatchNorm2d(48), nn.Dropout2d(0.25), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, first, 5), nn.BatchNorm2d(first), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(first, second, 5), nn.BatchNorm2d(second), nn.Dropout2d(0.25), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten())
 
 
@@ -55,13 +56,14 @@ class DANN(nn.Module):
     ``model(x)`` returns class logits, so :func:`tlcourse.training.evaluate` works on it directly.
     """
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10, channels: tuple[int, int] = (32, 48)):
         super().__init__()
-        self.features = digit_feature_extractor()
-        self.label_predictor = nn.Sequential(nn.Linear(FEATURE_DIM, 100), nn.ReLU(), nn.Dropout(0.2),
+        self.features = digit_feature_extractor(channels)
+        feature_dim = channels[1] * 4 * 4
+        self.label_predictor = nn.Sequential(nn.Linear(feature_dim, 100), nn.ReLU(), nn.Dropout(0.2),
                                              nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, num_classes))
         self.reversal = GradientReversal(0.0)
-        self.domain_classifier = domain_classifier(FEATURE_DIM)
+        self.domain_classifier = domain_classifier(feature_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.label_predictor(self.features(x))
@@ -117,21 +119,34 @@ def _dann_loss(model: DANN, images, labels, target_images, device, adapt: bool, 
     return loss + domain_weight * domain_loss, logits, correct, len(source_domain) + len(target_domain)
 
 
-def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: float = 1e-3, adapt: bool = True,
-               domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
-               progress: bool | None = None, joint_batches: bool = False) -> DANNHistory:
-    """Train on labelled source batches and unlabelled target batches.
+def annealed_learning_rate(lr: float, progress: float) -> float:
+    """Ganin et al.'s annealing: ``lr / (1 + 10 p) ** 0.75``, from ``lr`` at the start to ``lr / 6`` at the end.
 
-    ``adapt=False`` trains the same way without the domain loss: the *source-only* baseline.
-    Loss per step: CE(source labels) + domain_weight * BCE(domain), with the reversal strength
-    following :func:`reversal_strength`. Only the images of ``target_loader`` are used. The history also
-    holds the domain classifier's accuracy per epoch (when adapting).
+    Large steps early while the features form, small ones late so that the adversarial game settles."""
+    return lr / (1.0 + 10.0 * progress) ** 0.75
+
+
+def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: float = 0.01, adapt: bool = True,
+               domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
+               progress: bool | None = None, joint_batches: bool = False, reverse: bool = True,
+               momentum: float = 0.9) -> DANNHistory:
+    """Train on labelled source batches and unlabelled target batches, with Ganin et al.'s optimiser.
+
+    ``adapt=False`` trains on source batches alone: the *source-only* baseline. ``reverse=False`` is the
+    control that separates the adversarial part from everything else: the target batches still pass through
+    the network (so BatchNorm sees each domain on its own) and the domain classifier still trains, but on
+    detached features, so no gradient from it reaches the feature extractor.
+
+    Loss per step: CE(source labels) + domain_weight * BCE(domain), the reversal strength following
+    :func:`reversal_strength`. SGD with momentum and the learning rate of :func:`annealed_learning_rate`
+    (Ganin et al. 2016, section 5.2). Only the images of ``target_loader`` are used. The history also holds
+    the domain classifier's accuracy per epoch (when adapting).
     """
     if seed is not None:
         seed_everything(seed)
     device = get_device(device)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     target_images = _images_only(target_loader)
     total_steps, step = epochs * len(source_loader), 0
     history = DANNHistory()
@@ -145,7 +160,9 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
         bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}")
         for images, labels in source_loader:
             images, labels = images.to(device), labels.to(device)
-            model.reversal.strength = reversal_strength(step / total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = annealed_learning_rate(lr, step / total_steps)
+            model.reversal.strength = reversal_strength(step / total_steps) if reverse else 0.0
             loss, logits, right, shown = _dann_loss(model, images, labels, target_images, device, adapt,
                                                     domain_weight, joint_batches)
             optimizer.zero_grad(set_to_none=True)
@@ -171,19 +188,22 @@ def domain_features(model: DANN, images: torch.Tensor, batch_size: int = 512) ->
     return extract_features(model.features, loader)[0]
 
 
-def proxy_a_distance(source_features, target_features, seed: int = 0) -> float:
+def proxy_a_distance(source_features, target_features, seed: int = 0, repeats: int = 1) -> float:
     """Proxy A-distance (Ben-David et al. 2007): 2 (1 - 2 err) of a linear source-vs-target classifier.
 
-    Trained on half of each domain's features, tested on the other half. 0: the domains are
-    indistinguishable; 2: perfectly separable.
+    Trained on half of each domain's features, tested on the other half; with ``repeats`` > 1 the error is
+    averaged over that many random halvings (seeds ``seed``, ``seed + 1``, ...), which takes the luck of one
+    split out of a comparison between models. 0: the domains are indistinguishable; 2: perfectly separable.
     """
     from sklearn.model_selection import train_test_split
 
     x = np.concatenate([np.asarray(source_features), np.asarray(target_features)])
     y = np.concatenate([np.zeros(len(source_features)), np.ones(len(target_features))])
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=seed)
-    classifier = make_probe().fit(x_train, y_train)
-    return a_distance_from_error(1.0 - classifier.score(x_test, y_test))
+    errors = []
+    for split_seed in range(seed, seed + repeats):
+        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=split_seed)
+        errors.append(1.0 - make_probe().fit(x_train, y_train).score(x_test, y_test))
+    return a_distance_from_error(float(np.mean(errors)))
 
 
 def a_distance_from_error(domain_error: float) -> float:

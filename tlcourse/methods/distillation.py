@@ -81,19 +81,26 @@ class WithTeacherLogits(torch.utils.data.Dataset):
 
 
 class TransferSet(WithTeacherLogits):
-    """Images whose labels are *not* used, each with the teacher's logits: ``((input, logits), teacher's class)``.
+    """Images with the teacher's logits, the true labels only where given: ``((input, logits), hard label)``.
 
     Hinton et al. distil on a *transfer set*: inputs the teacher labels with its soft targets, labelled or not.
     Unlabelled images are usually plentiful, so a student can learn from many more examples than were ever
-    labelled. The true labels of ``dataset`` are never read; in their place each item carries the teacher's
-    predicted class, which only the hard part of the loss would use: train with
-    ``PrecomputedDistillationLoss(alpha=1.0)`` to learn from the soft targets alone.
+    labelled. The hard label of each item is its true label when its index is in ``labelled`` (the labelled
+    examples the teacher was trained on, say) and the teacher's predicted class otherwise; no other true
+    label of ``dataset`` is read. ``PrecomputedDistillationLoss(alpha=1.0)`` learns from the soft targets
+    alone, ``alpha=0.0`` from the hard labels alone (pseudo-labelling), values between from both.
     """
 
+    def __init__(self, dataset, teacher: nn.Module, batch_size: int = 256, student_view=None, labelled=()):
+        super().__init__(dataset, teacher, batch_size, student_view)
+        self.labelled = frozenset(int(i) for i in labelled)
+        if self.labelled and not all(0 <= i < len(self) for i in self.labelled):
+            raise ValueError(f"labelled must hold indices of the data set's {len(self)} examples")
+
     def __getitem__(self, index):
-        inputs, _ = self.dataset[index]  # the true label is dropped here
+        inputs, label = self.dataset[index]
         logits = self.logits[index]
-        return (inputs, logits), int(logits.argmax())
+        return (inputs, logits), int(label) if int(index) in self.labelled else int(logits.argmax())
 
 
 class PrecomputedDistillationLoss:
