@@ -79,3 +79,19 @@ def test_a_failed_html_copy_keeps_the_run_and_says_why(tmp_path, monkeypatch, ca
     ok, seconds, error, _ = cli.execute_notebook(path, tmp_path, tmp_path / "results.json")
     assert ok and error is None
     assert "no HTML copy" in capsys.readouterr().out and not (tmp_path / "97_no_html.html").exists()
+
+
+def test_run_reports_each_notebooks_slowest_cell(tmp_path):
+    """The course's time budget limits every cell (3 minutes quick): a run says which cell took longest."""
+    notebook = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("import time\ntime.sleep(1.5)"),
+                                   new_code_cell("y = 2")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "96_slow_cell.ipynb"
+    nbformat.write(notebook, path)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "tlcourse", "run", str(path), "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    slowest = json.loads((out / "results.json").read_text())["96_slow_cell"]["slowest_cell"]
+    assert slowest["cell"] == 1 and 1.4 <= slowest["seconds"] < 10
+    assert "slowest cell: cell 1," in result.stdout

@@ -156,13 +156,14 @@ def _stopped_by_ctrl_c(client) -> bool:
 
 
 def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool = False, timeout: int = 1800,
-                     name: str | None = None):
+                     name: str | None = None, cell_seconds: dict | None = None):
     """Run one notebook top to bottom in a fresh kernel; return ``(ok, seconds, error, executed_notebook)``.
 
     A file that is not a notebook, a cell's error, a kernel that dies and a cell running over ``timeout``
     seconds all end this notebook with ``ok`` False and the reason (``executed_notebook`` is None when the file
     could not be read). Ctrl-C raises KeyboardInterrupt; an in-place copy that cannot be written raises
-    OSError, the notebook file unchanged.
+    OSError, the notebook file unchanged. ``cell_seconds``, when given, receives each executed code cell's
+    seconds by cell index.
     """
     results.unlink(missing_ok=True)  # no numbers of an earlier run can pass for this one's
     notebook, error = _read_notebook(path)
@@ -170,7 +171,7 @@ def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool
         return False, 0.0, error, None
     os.environ["TLCOURSE_RESULTS"] = str(results.resolve())  # the kernel runs in the notebook's folder
     started = time.perf_counter()
-    error = _execute(notebook, path, timeout)
+    error = _execute(notebook, path, timeout, cell_seconds)
     seconds = time.perf_counter() - started
     _clean_metadata(notebook)
     if in_place and error is None:
@@ -195,14 +196,23 @@ def _read_notebook(path: Path):
                       "restore it from a backup or git, then run it again.")
 
 
-def _execute(notebook, path: Path, timeout: int) -> str | None:
-    """Execute ``notebook`` (in place); None when every cell ran, else what stopped it, naming the cell."""
+def _execute(notebook, path: Path, timeout: int, cell_seconds: dict | None = None) -> str | None:
+    """Execute ``notebook`` (in place); None when every cell ran, else what stopped it, naming the cell.
+    Each finished code cell's seconds go into ``cell_seconds`` (by index) when it is given."""
     from nbclient import NotebookClient
 
-    running = {}  # the index of the cell that started last: a dead kernel or a timeout names no cell itself
+    running = {}  # the cell that started last: a dead kernel or a timeout names no cell itself
+    cell_seconds = {} if cell_seconds is None else cell_seconds
+
+    def started(cell, cell_index):
+        running.update(index=cell_index, since=time.perf_counter())
+
+    def finished(cell, cell_index, execute_reply):
+        cell_seconds[cell_index] = time.perf_counter() - running["since"]
+
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}},
-                            on_cell_start=lambda cell, cell_index: running.update(index=cell_index))
+                            on_cell_start=started, on_cell_executed=finished)
     try:
         client.execute()
     except Exception as err:
@@ -336,13 +346,17 @@ def _read_numbers(raw: Path) -> tuple[dict, str | None]:
 def _run_one(path: Path, name: str, raw: Path, out_dir: Path | None, in_place: bool, timeout: int):
     """Run one notebook; return its entry for results.json and the executed notebook (None if unreadable).
     Whatever goes wrong in it (damaged file, dead kernel, timeout, unwritable copy) is its failure, not the run's."""
+    cell_seconds = {}
     try:
-        ok, seconds, error, notebook = execute_notebook(path, out_dir, raw, in_place, timeout, name)
+        ok, seconds, error, notebook = execute_notebook(path, out_dir, raw, in_place, timeout, name, cell_seconds)
     except OSError as err:  # the in-place copy could not be written; the notebook file is unchanged
         ok, seconds, error, notebook = False, 0.0, str(err), None
     numbers, unreadable = _read_numbers(raw)
     entry = {"ok": ok and unreadable is None, "seconds": round(seconds, 1), "profile": get_profile(),
              "results": numbers}
+    if cell_seconds:  # the course's time budget limits each cell too
+        slowest = max(cell_seconds, key=cell_seconds.get)
+        entry["slowest_cell"] = {"cell": slowest, "seconds": round(cell_seconds[slowest], 1)}
     if not entry["ok"]:
         entry["error"] = error or unreadable
     return entry, notebook
@@ -390,8 +404,10 @@ def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bo
             print(f"interrupted: the results of {len(collected)} finished notebook(s) are kept", file=sys.stderr)
             return 130
         collected[name], executed[name] = entry, notebook
-        print(f"  {'ok' if entry['ok'] else 'FAILED'} in {entry['seconds']:.0f} s, {len(entry['results'])} numbers "
-              "recorded" + ("" if entry["ok"] else f": {entry['error']}"), flush=True)
+        slowest = (f" (slowest cell: cell {entry['slowest_cell']['cell']}, {entry['slowest_cell']['seconds']:.0f} s)"
+                   if "slowest_cell" in entry else "")
+        print(f"  {'ok' if entry['ok'] else 'FAILED'} in {entry['seconds']:.0f} s{slowest}, {len(entry['results'])} "
+              "numbers recorded" + ("" if entry["ok"] else f": {entry['error']}"), flush=True)
         if out_dir is not None:
             unsaved |= not _save_run(out_dir, collected, executed)
     return _summary(collected, out_dir, unsaved)
