@@ -1,5 +1,6 @@
 """Training batches of texts are grouped by length (less padding) and still shuffled and reproducible."""
 
+import pytest
 import torch
 
 from tlcourse import data, models
@@ -45,3 +46,18 @@ def test_length_grouped_order_is_random_but_reproducible():
     loader.generator.set_state(state)
     assert [tuple(encoding["input_ids"][0].tolist()) for encoding, _ in loader] == once
     assert torch.is_tensor(next(iter(loader))[1])
+
+
+def test_the_course_sampler_orders_batches_as_transformers_trainer_did():
+    """The course replaced transformers' internal LengthGroupedSampler with its own: same order, so every stored
+    text result stays reproducible (checked against transformers' helper while it still ships)."""
+    helper = pytest.importorskip("transformers.trainer_pt_utils")
+    if not hasattr(helper, "LengthGroupedSampler"):
+        pytest.skip("this transformers no longer ships LengthGroupedSampler")
+    lengths_generator = torch.Generator().manual_seed(1)
+    for n, batch_size, seed in [(1000, 32, 0), (1000, 32, 7), (37, 8, 3), (5, 16, 0), (4000, 16, 2)]:
+        lengths = torch.randint(1, 64, (n,), generator=lengths_generator).tolist()
+        ours = list(data.LengthGroupedSampler(lengths, batch_size, torch.Generator().manual_seed(seed)))
+        theirs = list(helper.LengthGroupedSampler(batch_size, lengths=lengths,
+                                                  generator=torch.Generator().manual_seed(seed)))
+        assert ours == theirs, (n, batch_size, seed)

@@ -470,14 +470,38 @@ def padded_tokens(loader) -> int:
     return sum(encoding["input_ids"].numel() for encoding, _ in loader)
 
 
-def length_grouped_loader(pairs: list, lengths: list[int], batch_size: int, seed: int, collate_fn) -> DataLoader:
-    """Shuffled batches of similar length, from transformers' ``LengthGroupedSampler``: it shuffles, takes
-    megabatches of 50 batches, and sorts each by length. Its generator is the loader's, so a resumed
-    ``fit`` restores the order with the loader's random state."""
-    from transformers.trainer_pt_utils import LengthGroupedSampler
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """Shuffled indices in which consecutive batches hold texts of similar length, so little of a batch is padding.
 
+    Each pass: a random permutation, cut into megabatches of up to 50 batches (fewer on small data sets, about
+    four megabatches then), each sorted longest first; the longest text of all is moved to the very front, so that
+    a batch too large for memory fails at the first step, not late in an epoch. transformers' Trainer groups
+    batches the same way with a helper of its own (``trainer_pt_utils``), internal and not meant for reuse; this
+    is the course's own few lines, in the same order, so nothing depends on that helper staying.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
+        self.lengths, self.batch_size, self.generator = list(lengths), batch_size, generator
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        n = len(self.lengths)
+        per_megabatch = max(1, min(n // (4 * self.batch_size), 50)) * self.batch_size
+        order = torch.randperm(n, generator=self.generator).tolist()
+        megabatches = [sorted(order[start:start + per_megabatch], key=self.lengths.__getitem__, reverse=True)
+                       for start in range(0, n, per_megabatch)]
+        longest = max(range(len(megabatches)), key=lambda m: self.lengths[megabatches[m][0]])  # the first, on ties
+        megabatches[0][0], megabatches[longest][0] = megabatches[longest][0], megabatches[0][0]
+        return iter([index for megabatch in megabatches for index in megabatch])
+
+
+def length_grouped_loader(pairs: list, lengths: list[int], batch_size: int, seed: int, collate_fn) -> DataLoader:
+    """Shuffled batches of similar length (:class:`LengthGroupedSampler`). The sampler's generator is the
+    loader's, so a resumed ``fit`` restores the order with the loader's random state."""
     generator = torch.Generator().manual_seed(seed)
-    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+    sampler = LengthGroupedSampler(lengths, batch_size, generator)
     return DataLoader(pairs, batch_size=batch_size, sampler=sampler, generator=generator, collate_fn=collate_fn,
                       pin_memory=torch.cuda.is_available())
 
