@@ -315,3 +315,19 @@ def test_classify_refuses_what_it_cannot_read_naming_the_type(image_classifier_f
 def test_a_missing_file_is_reported_as_missing_not_as_a_foreign_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'nope.pt'}.*save_classifier"):
         deploy.load_classifier(tmp_path / "nope.pt")
+
+
+def test_pytorchs_own_write_failure_is_explained_when_saving_a_classifier(tmp_path, monkeypatch):
+    """torch.save's C++ writer reports a full disk in its own words: every save explains it the same way."""
+    task, _ = image_task(tmp_path)
+
+    def writer_stops(obj, target):
+        Path(target).write_bytes(b"half a file")
+        raise RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter failed writing file "
+                           "data/3: file write failed")
+
+    monkeypatch.setattr(torch, "save", writer_stops)
+    file = tmp_path / "mine.pt"
+    with pytest.raises(OSError, match=f"{file}.*disk may be full"):
+        deploy.save_classifier(file, models.image_classifier(3, pretrained=False), task)
+    assert not file.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

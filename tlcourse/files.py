@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 
+# What torch.save's C++ writer says when it cannot finish a file: words that tell a learner nothing.
+_TORCH_WRITER_STOPPED = ("PytorchStreamWriter", "inline_container", "unexpected pos", "write failed")
+
+
 def replace_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(temporary_path)``, then rename the temporary file over ``path``.
 
@@ -35,7 +39,11 @@ def replace_atomically(path: str | Path, write: Callable[[Path], object]) -> Pat
         os.replace(tmp, path)
     except OSError as err:
         raise OSError(err.errno, _explain(err, path)) from err
-    except RuntimeError as err:  # torch.save reports a full disk as a RuntimeError from its C++ writer
+    except RuntimeError as err:  # torch.save reports a full disk as a RuntimeError of its C++ writer
+        if any(words in str(err) for words in _TORCH_WRITER_STOPPED):  # "enforce fail at inline_container.cc"
+            raise OSError(errno.EIO, f"Could not write {path}: PyTorch's writer stopped part-way, so the disk may be "
+                                     "full (or a mounted drive went away). The previous file, if any, is unchanged; "
+                                     "free some space or choose a folder on another disk, then run again.") from err
         if "write" not in str(err).lower() and "file" not in str(err).lower():
             raise
         raise OSError(errno.EIO, _explain(err, path)) from err

@@ -11,7 +11,6 @@ checkpoints that let an interrupted run carry on where it stopped.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import hashlib
 import inspect
@@ -279,24 +278,10 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 # How torch.save's C++ writer reports that it could not finish a file (a full disk, a drive that went away).
-_TORCH_WRITER_FAILURES = ("PytorchStreamWriter", "inline_container", "unexpected pos", "write failed")
-
-
 def save_atomically(obj, path: str | Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash or a full disk never leaves half a checkpoint.
-
-    torch.save reports a full disk as a RuntimeError of its C++ writer, whose words ("enforce fail at
-    inline_container.cc") tell a learner nothing: that is turned into an OSError that names the file.
-    """
-    try:
-        replace_atomically(path, lambda tmp: torch.save(obj, tmp))
-    except (OSError, RuntimeError) as err:
-        cause = err.__cause__ if isinstance(err, OSError) else err
-        if not isinstance(cause, RuntimeError) or not any(words in str(cause) for words in _TORCH_WRITER_FAILURES):
-            raise
-        raise OSError(errno.EIO, f"Could not write {path}: PyTorch's writer stopped part-way, so the disk may be full "
-                                 "(or a mounted drive went away). The previous file, if any, is unchanged; free some "
-                                 "space or choose a folder on another disk, then run again.") from cause
+    """``torch.save`` through :func:`tlcourse.files.replace_atomically`: a crash or a full disk never leaves half a
+    checkpoint, and a write that fails is explained in a sentence that names the file."""
+    replace_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def check_weights_fit(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
