@@ -6,6 +6,9 @@ These choices are judged with *target labels*, which real unsupervised adaptatio
 developer's investigation of the recipe, not a model selection procedure to copy.
 
     TLCOURSE_PROFILE=quick python benchmarks/dann_variants.py 'default={}' 'joint={"joint_batches": true}'
+
+Since 2026-12-02 ``train_dann`` trains with Ganin et al.'s SGD recipe (momentum, annealed rate); the README's table
+of 2026-11-26 was made with the Adam optimiser at 1e-3 that it used before, so re-runs give other numbers.
 """
 
 import json
