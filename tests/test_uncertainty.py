@@ -52,26 +52,6 @@ def test_mean_interval_of_an_undefined_value_is_undefined_not_a_crash():
     assert math.isnan(mean) and math.isnan(half)
 
 
-def test_unpaired_difference_is_welchs_t_interval():
-    """Runs that share nothing (other data, other epochs) are compared unpaired: Welch's interval, computed here
-    by hand (the Welch-Satterthwaite degrees of freedom), not a paired one."""
-    import math
-    import statistics
-
-    from scipy.stats import t
-
-    a, b = [0.022, 0.000, 0.034], [0.011, 0.008, 0.012]
-    va, vb = statistics.variance(a) / 3, statistics.variance(b) / 3
-    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
-    half = t.ppf(0.975, df) * math.sqrt(va + vb)
-    mean = statistics.fmean(a) - statistics.fmean(b)
-    difference, low, high = uncertainty.unpaired_difference(a, b)
-    assert math.isclose(difference, mean) and math.isclose(low, mean - half) and math.isclose(high, mean + half)
-    assert uncertainty.unpaired_difference([0.90, 0.91, 0.92], [0.80, 0.81, 0.80])[1] > 0
-    with pytest.raises(ValueError):
-        uncertainty.unpaired_difference([0.9], [0.8, 0.7])
-
-
 def test_split_noise_report_calls_a_tie_a_tie():
     report = uncertainty.split_noise_report({"labels only": 0.764, "distilled": 0.764}, 500)
     assert "scored highest" not in report

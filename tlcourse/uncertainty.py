@@ -81,20 +81,6 @@ def seed_difference(treated: list[float], baseline: list[float], unit: str = "se
     return SeedComparison(differences, mean, mean - half, mean + half, unit)
 
 
-def unpaired_difference(treated: list[float], baseline: list[float]) -> tuple[float, float, float]:
-    """Difference of two means from runs that share nothing (run i of one owes nothing to run i of the
-    other: other data, other epochs), with Welch's 95% t interval, which does not assume equal spreads.
-
-    Returns ``(difference, low, high)``. Use :func:`seed_difference` instead when the runs are paired.
-    """
-    from scipy.stats import ttest_ind
-
-    if len(treated) < 2 or len(baseline) < 2:
-        raise ValueError("A spread needs at least 2 runs on each side; the course uses 3 for every stated finding.")
-    interval = ttest_ind(treated, baseline, equal_var=False).confidence_interval(0.95)
-    return statistics.fmean(treated) - statistics.fmean(baseline), float(interval.low), float(interval.high)
-
-
 def mean_interval(values: list[float]) -> tuple[float, float]:
     """Mean of runs that differ only in their seed, and the half-width of its 95% t interval.
 

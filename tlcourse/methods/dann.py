@@ -130,17 +130,13 @@ def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: 
                domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
                progress: bool | None = None, joint_batches: bool = False, reverse: bool = True,
                momentum: float = 0.9) -> DANNHistory:
-    """Train on labelled source batches and unlabelled target batches, with Ganin et al.'s optimiser.
+    """Train on labelled source and unlabelled target batches with Ganin et al.'s optimiser (2016, section 5.2):
+    SGD with momentum, :func:`annealed_learning_rate`, loss CE(source) + domain_weight * BCE(domain) with the
+    reversal strength of :func:`reversal_strength`. Only the images of ``target_loader`` are used.
 
-    ``adapt=False`` trains on source batches alone: the *source-only* baseline. ``reverse=False`` is the
-    control that separates the adversarial part from everything else: the target batches still pass through
-    the network (so BatchNorm sees each domain on its own) and the domain classifier still trains, but on
-    detached features, so no gradient from it reaches the feature extractor.
-
-    Loss per step: CE(source labels) + domain_weight * BCE(domain), the reversal strength following
-    :func:`reversal_strength`. SGD with momentum and the learning rate of :func:`annealed_learning_rate`
-    (Ganin et al. 2016, section 5.2). Only the images of ``target_loader`` are used. The history also holds
-    the domain classifier's accuracy per epoch (when adapting).
+    ``adapt=False``: source batches alone (the *source-only* baseline). ``reverse=False``: the control that
+    isolates the adversarial part: target batches still pass through the network (BatchNorm sees each domain
+    on its own) and the domain classifier still trains, but no gradient from it reaches the features.
     """
     if seed is not None:
         seed_everything(seed)
