@@ -370,13 +370,18 @@ def test_relative_distance_measures_how_far_the_body_moved():
     assert regularization.relative_distance(finetuned, pretrained) == pytest.approx(0.1, rel=1e-5)
 
 
-def test_transfer_set_never_returns_the_true_labels():
-    images = torch.randn(6, 3, 8, 8)
-    true_labels = torch.tensor([0, 1, 2, 0, 1, 2])
+def _teacher_that_always_says_2():
     teacher = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
     with torch.no_grad():
         teacher[1].weight.zero_()
-        teacher[1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))  # always says class 2
+        teacher[1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))
+    return teacher
+
+
+def test_transfer_set_never_returns_the_true_labels():
+    images = torch.randn(6, 3, 8, 8)
+    true_labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    teacher = _teacher_that_always_says_2()
     transfer = distillation.TransferSet(TensorDataset(images, true_labels), teacher)
     (inputs, logits), label = transfer[1]
     assert torch.equal(inputs, images[1]) and torch.allclose(logits, torch.tensor([0.0, 0.0, 5.0]))
@@ -386,10 +391,7 @@ def test_transfer_set_never_returns_the_true_labels():
 def test_transfer_set_returns_true_labels_only_for_the_labelled_indices():
     images = torch.randn(6, 3, 8, 8)
     true_labels = torch.tensor([0, 1, 2, 0, 1, 0])
-    teacher = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
-    with torch.no_grad():
-        teacher[1].weight.zero_()
-        teacher[1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))  # always says class 2
+    teacher = _teacher_that_always_says_2()
     transfer = distillation.TransferSet(TensorDataset(images, true_labels), teacher, labelled=[1, 4])
     assert [transfer[i][1] for i in range(6)] == [2, 1, 2, 2, 1, 2]
     with pytest.raises(ValueError, match="indices"):
