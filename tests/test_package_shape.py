@@ -83,3 +83,32 @@ def test_one_module_registers_hooks_and_one_function_replaces_files():
     renaming = sorted(str(path.relative_to(ROOT)) for path in _modules()
                       if re.search(r"\bos\.(replace|rename)\(|shutil\.move\(", path.read_text()))
     assert renaming == ["tlcourse/files.py"], renaming
+
+
+def test_only_the_config_module_reads_or_writes_the_course_settings():
+    """Every TLCOURSE_* variable is named once, in tlcourse/config.py; other modules call config's functions.
+
+    A module that touches os.environ itself, or spells a variable's name as a string literal in code (not in a
+    docstring or message), would be a second place to look for a setting.
+    """
+    offenders = []
+    for path in _modules():
+        if path.name == "config.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        messages = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Subscript) or isinstance(node, ast.Call):
+                target = node.value if isinstance(node, ast.Subscript) else node.func
+                text = ast.unparse(target)
+                arguments = ast.unparse(node.slice) if isinstance(node, ast.Subscript) else \
+                    " ".join(ast.unparse(a) for a in node.args)
+                if ("environ" in text or "getenv" in text) and "TLCOURSE_" in arguments:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and id(node) not in messages and re.fullmatch(r"TLCOURSE_[A-Z_]+", node.value)):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} the literal {node.value!r}")
+    assert not offenders, f"TLCOURSE_* settings read, written or named outside tlcourse/config.py: {offenders}"

@@ -1,10 +1,13 @@
 """A fine-tuning run saved with cache=True is reused only by an identical run, and gives the same result."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from tlcourse import data, experiments, training
+from tlcourse import data, experiments, features, training
 
 
 @pytest.fixture
@@ -60,6 +63,40 @@ def test_a_change_in_any_setting_or_data_trains_anew(run_cache, monkeypatch):
         assert not run(task, **changed).from_cache, changed
     assert len(calls) == 5 and len(list(run_cache.iterdir())) == 6
     assert run(task).from_cache
+
+
+def test_the_code_fingerprint_changes_with_any_edit_to_the_package(tmp_path):
+    package = tmp_path / "tlcourse"
+    shutil.copytree(Path(features.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = features.code_fingerprint(package)
+    assert features.code_fingerprint(package) == before  # the same code, the same fingerprint
+    training_code = package / "training.py"
+    training_code.write_text(training_code.read_text() + "\n# a fix to the training loop\n")
+    features.code_fingerprint.cache_clear()
+    assert features.code_fingerprint(package) != before
+
+
+def test_a_run_saved_by_other_package_code_is_not_reused(run_cache, monkeypatch):
+    task = small_digits()
+    run(task)
+    assert run(task).from_cache
+    monkeypatch.setattr(features, "code_fingerprint", lambda: "0123456789abcdef")  # as after an edit to fit
+    assert not run(task).from_cache
+    assert len(list(run_cache.iterdir())) == 2
+
+
+def test_features_saved_by_other_package_code_are_computed_again(tmp_path, monkeypatch):
+    computed = []
+
+    def compute():
+        computed.append(1)
+        return {"x": torch.ones(2)}
+
+    features.cached("probe", compute, "settings", folder=tmp_path)
+    assert features.cached("probe", compute, "settings", folder=tmp_path)[2]  # reused
+    monkeypatch.setattr(features, "code_fingerprint", lambda: "0123456789abcdef")
+    assert not features.cached("probe", compute, "settings", folder=tmp_path)[2]
+    assert len(computed) == 2
 
 
 def test_a_damaged_saved_run_is_trained_again(run_cache):

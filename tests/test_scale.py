@@ -4,7 +4,7 @@ runs end to end in minutes; the lesson's claims are then recorded as not checked
 import pytest
 import torch
 
-from tlcourse import lesson, profiles, results
+from tlcourse import config, lesson, profiles, results
 
 
 def make_lesson(scale):
@@ -80,13 +80,13 @@ def test_a_claim_that_does_not_hold_stops_nothing_outside_strict_checking(tmp_pa
     """A learner's Run all on Colab must not die on a claim that a 1-point move of the numbers broke: outside
     strict checking (nbval and CI turn it on) the verdict is printed and recorded, not raised."""
     monkeypatch.setenv("TLCOURSE_RESULTS", str(tmp_path / "results.json"))
-    monkeypatch.delenv(profiles.STRICT_CLAIMS_VAR, raising=False)
+    monkeypatch.delenv(config.STRICT_CLAIMS, raising=False)
     normal = make_lesson("normal")
     normal.claim(True, "deeper layers beat the stem")
     normal.claim(False, "pretrained beats scratch")
     shown = capsys.readouterr().out
     assert "did not hold in this run: pretrained beats scratch" in shown and "deeper layers" not in shown
     assert results.load_results()["claims that did not hold"] == ["pretrained beats scratch"]
-    monkeypatch.setenv(profiles.STRICT_CLAIMS_VAR, "1")
+    monkeypatch.setenv(config.STRICT_CLAIMS, "1")
     with pytest.raises(AssertionError, match="pretrained beats scratch"):
         normal.claim(False, "pretrained beats scratch")

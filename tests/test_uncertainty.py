@@ -56,3 +56,13 @@ def test_split_noise_report_calls_a_tie_a_tie():
     report = uncertainty.split_noise_report({"labels only": 0.764, "distilled": 0.764}, 500)
     assert "scored highest" not in report
     assert "labels only and distilled scored the same (382 of 500)" in report
+
+
+def test_split_noise_matches_the_widest_binomial_interval_and_grows_for_a_difference():
+    one = uncertainty.split_noise(500)
+    assert abs(one - 1.96 * 0.5 / 500 ** 0.5) < 1e-12
+    # a difference of two independent accuracies has sqrt(2) times the spread of one
+    assert abs(uncertainty.split_noise(500, difference=True) / one - 2 ** 0.5) < 1e-12
+    # it is the half-width of the Wilson interval at 50%, up to Wilson's small-sample correction
+    low, high = uncertainty.wilson_interval(0.5, 10_000)
+    assert abs((high - low) / 2 - uncertainty.split_noise(10_000)) < 1e-4

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import config
 from .files import replace_atomically, replace_folder
 
 
@@ -40,8 +41,8 @@ class AssetUnavailableError(RuntimeError):
 
 def data_dir() -> Path:
     """The folder that holds downloaded and cached files."""
-    if os.environ.get("TLCOURSE_DATA"):
-        path = Path(os.environ["TLCOURSE_DATA"]).expanduser()
+    if config.folder(config.DATA):
+        path = config.folder(config.DATA)
     else:
         checkout = Path(__file__).resolve().parent.parent
         if (checkout / "pyproject.toml").is_file() and (checkout / "data").is_dir():

@@ -21,9 +21,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from . import config
 from .assets import ASSETS, data_dir
 from .files import replace_atomically
-from .profiles import ENV_VAR, SCALE_VAR, get_device, get_profile
+from .profiles import get_device, get_profile
 from .results import json_safe, load_results
 
 # The libraries whose version can change a recorded number (numpy and scipy: the linear probes' solver;
@@ -66,7 +67,7 @@ def doctor() -> int:
 def _profile_line() -> str:
     """The profile the course would use, or why the setting is refused (the course stops at ``setup()``)."""
     try:
-        return f"{get_profile()}  (set {ENV_VAR}=quick|full to choose)"
+        return f"{get_profile()}  (set {config.PROFILE}=quick|full to choose)"
     except ValueError as err:
         return f"NOT USABLE: {err} Until it is fixed every notebook stops at setup()."
 
@@ -80,7 +81,7 @@ def _data_folder_problem() -> str | None:
     try:
         folder = data_dir()
     except OSError as err:  # data_dir creates the folder: TLCOURSE_DATA names a file, or a read-only place
-        folder = Path(os.environ.get("TLCOURSE_DATA") or err.filename or "").expanduser()
+        folder = config.folder(config.DATA) or Path(err.filename or "").expanduser()
         return _cannot_write(folder) or f"{folder} cannot be used as the data folder ({err.strerror or err})"
     return _cannot_write(folder)
 
@@ -169,7 +170,7 @@ def execute_notebook(path: Path, out: Path | None, results: Path, in_place: bool
     notebook, error = _read_notebook(path)
     if notebook is None:
         return False, 0.0, error, None
-    os.environ["TLCOURSE_RESULTS"] = str(results.resolve())  # the kernel runs in the notebook's folder
+    config.put(config.RESULTS, results.resolve())  # the kernel runs in the notebook's folder
     started = time.perf_counter()
     error = _execute(notebook, path, timeout, cell_seconds)
     seconds = time.perf_counter() - started
@@ -380,14 +381,14 @@ def run(notebooks: list[str], profile: str | None, out: str | None, in_place: bo
     (listed at the end) or results could not be saved, 2 nothing ran (bad arguments), 130 Ctrl-C.
     """
     if profile:
-        os.environ[ENV_VAR] = profile
+        config.put(config.PROFILE, profile)
     paths = [Path(p).resolve() for p in notebooks] or sorted((Path.cwd() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     out_dir = Path(out).resolve() if out else None
     problem = _check_run_arguments(paths, out_dir, force)
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    os.environ.setdefault("TLCOURSE_PROGRESS", "0")  # progress bars are noise in stored outputs
+    config.put_default(config.PROGRESS, "0")  # progress bars are noise in stored outputs
     global _interrupted
     raw_dir = out_dir if out_dir else data_dir() / "results"
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -459,8 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         return doctor()
     if args.scale:
-        os.environ[SCALE_VAR] = args.scale
-    if args.in_place and os.environ.get(SCALE_VAR, "normal") != "normal":
+        config.put(config.SCALE, args.scale)
+    if args.in_place and config.read(config.SCALE, "normal") != "normal":
         print("--in-place stores outputs in the notebooks: only a normal-scale run may do that.", file=sys.stderr)
         return 2
     return run(args.notebooks, args.profile, args.out, args.in_place, args.force, args.timeout)

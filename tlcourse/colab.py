@@ -18,6 +18,8 @@ import re
 import sys
 from pathlib import Path
 
+from . import config
+
 REPOSITORY = "tlcourse/tlcourse"  # owner/name on GitHub
 TAG = "v0.1.0"  # the release learners install: a pinned tag, so a lesson and its package never drift apart
 # What Colab itself writes when a notebook is saved from a T4 runtime: the badge then opens a GPU runtime.
@@ -160,9 +162,10 @@ def keep_data_on_drive(folder: str | Path = DRIVE_FOLDER, mount_point: str = "/c
 
     drive.mount(mount_point)
     folder = Path(folder)
-    places = {"TLCOURSE_DATA": "data", "TLCOURSE_CHECKPOINTS": "checkpoints", "TORCH_HOME": "torch",
-              "HF_HOME": "huggingface"}
-    for variable, sub_folder in places.items():
+    for variable, sub_folder in {config.DATA: "data", config.CHECKPOINTS: "checkpoints"}.items():
+        (folder / sub_folder).mkdir(parents=True, exist_ok=True)
+        config.put(variable, folder / sub_folder)
+    for variable, sub_folder in {"TORCH_HOME": "torch", "HF_HOME": "huggingface"}.items():  # the libraries' own
         (folder / sub_folder).mkdir(parents=True, exist_ok=True)
         os.environ[variable] = str(folder / sub_folder)
     if "huggingface_hub" in sys.modules:

@@ -242,14 +242,15 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
 
     A run is identical when its starting weights (pretrained body and seeded new head), training
     data, validation data, every setting in ``fit_settings`` and ``recipe`` (batch size, seed, strategy,
-    ...) and the software and device are the same:
+    ...), the package's own code (:func:`~tlcourse.features.code_fingerprint`) and the software and device are
+    the same:
     the file name is a fingerprint of all of them, so changing any one trains anew. The cache saves
     a notebook the time of a run that an earlier notebook already made (a teacher, a fine-tuned
     model); each notebook still trains it when run alone. The test split is evaluated every time
     (it is cheap), and ``seconds`` and the history's timings are those of the run that trained.
     """
     key = features.fingerprint(model, train_set, val_set, dict(fit_settings, **recipe), torch.__version__,
-                               str(get_device()))
+                               str(get_device()), features.code_fingerprint())
     path = run_cache_dir() / f"{recipe['kind']}-{key}.pt"
     saved = features.load_saved(path)
     if saved is None:

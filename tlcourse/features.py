@@ -10,6 +10,7 @@ gives a new file instead of silently reusing stale features.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 from pathlib import Path
 from typing import Callable
@@ -139,6 +140,20 @@ def fingerprint(*objects) -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.cache
+def code_fingerprint(package: Path = Path(__file__).resolve().parent) -> str:
+    """A short hash of the package's own source code (every ``.py`` file, by path and content).
+
+    The caches put it in every key: a run or features saved by older code are never reused after any change
+    to the code that computed them (a fix in ``fit``, say), at the price of recomputing after harmless edits.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_dir() -> Path:
     return data_dir() / "cache" / "features"
 
@@ -160,9 +175,9 @@ def cached(name: str, compute: Callable[[], dict[str, torch.Tensor]], *depends_o
     """Load features from the cache, or ``compute()`` and save them; returns ``(features, path, was_cached)``.
 
     ``depends_on`` lists everything the features are computed from (the model, the data, settings):
-    the file name contains their fingerprint. A damaged file is recomputed.
+    the file name contains their fingerprint and that of the package's code. A damaged file is recomputed.
     """
-    path = Path(folder or cache_dir()) / f"{name}-{fingerprint(*depends_on)}.pt"
+    path = Path(folder or cache_dir()) / f"{name}-{fingerprint(*depends_on, code_fingerprint())}.pt"
     saved = load_saved(path)
     if saved is not None:
         return saved, path, True

@@ -7,15 +7,15 @@ runs keep their checkpoints.
 
 from __future__ import annotations
 
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from . import config
 from .assets import data_dir
-from .profiles import (ENV_VAR, checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled,
+from .profiles import (checkpoint_dir, claims_are_strict, get_device, get_profile, get_scale, scaled,
                        uses_stand_ins)
 from .results import load_results, record, start_recording
 from .training import seed_everything
@@ -96,7 +96,7 @@ def setup(lesson: str, seed: int = 0, verbose: bool = True) -> Lesson:
         scale = "" if info.scale == "normal" else f" | scale {info.scale} (sizes shrunk, claims not checked)"
         print(f"lesson {lesson} | profile {info.profile}{scale} | device {info.device} | seed {seed} | "
               f"torch {torch.__version__} | Python {platform.python_version()}")
-        if info.quick and not os.environ.get(ENV_VAR):
+        if info.quick and not config.read(config.PROFILE):
             print("The quick profile runs because no CUDA GPU was found (small models, offline). For the full "
                   "profile on Colab: Runtime > Change runtime type > T4 GPU, then run again. Set "
                   "TLCOURSE_PROFILE=quick to choose the quick profile yourself.")
@@ -135,8 +135,8 @@ def image_learning_rate(lesson: Lesson, model: str, image_size: int) -> tuple[fl
 def _recorded_choice(lesson_name: str, setting: dict) -> tuple[float | None, str]:
     """The ImageNet-init learning rate ``lesson_name`` recorded for ``setting``, or None and why there is none."""
     places = [data_dir() / "results" / f"{lesson_name}.json"]
-    if os.environ.get("TLCOURSE_RESULTS"):  # python -m tlcourse run: every lesson's results in one folder
-        places.insert(0, Path(os.environ["TLCOURSE_RESULTS"]).with_name(f"{lesson_name}.results.json"))
+    if config.folder(config.RESULTS):  # python -m tlcourse run: every lesson's results in one folder
+        places.insert(0, config.folder(config.RESULTS).with_name(f"{lesson_name}.results.json"))
     for path in places:
         try:
             chosen = load_results(path).get(CHOSEN_LEARNING_RATES, {})

@@ -13,33 +13,32 @@ course picks ``full`` when a CUDA GPU is present and ``quick`` otherwise.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from . import config
+
 PROFILES = ("quick", "full")
-ENV_VAR = "TLCOURSE_PROFILE"
 SCALES = ("normal", "smoke")
-SCALE_VAR = "TLCOURSE_SCALE"
 
 
 def get_profile(profile: str | None = None) -> str:
     """Return the profile to use: the argument, else the env var, else a guess from the hardware."""
-    chosen = profile or os.environ.get(ENV_VAR) or ("full" if torch.cuda.is_available() else "quick")
+    chosen = profile or config.read(config.PROFILE) or ("full" if torch.cuda.is_available() else "quick")
     chosen = chosen.strip().lower()
     if chosen not in PROFILES:
-        raise ValueError(f"Unknown profile {chosen!r}: choose one of {', '.join(PROFILES)} (set {ENV_VAR}).")
+        raise ValueError(f"Unknown profile {chosen!r}: choose one of {', '.join(PROFILES)} (set {config.PROFILE}).")
     return chosen
 
 
 def get_scale() -> str:
     """``normal``, or ``smoke``: every data size and epoch count shrunk, so that a teacher can check in
     minutes, on their own machine and with the real downloads, that every lesson runs end to end."""
-    chosen = os.environ.get(SCALE_VAR, "normal").strip().lower()
+    chosen = config.read(config.SCALE, "normal").lower()
     if chosen not in SCALES:
-        raise ValueError(f"Unknown scale {chosen!r}: choose one of {', '.join(SCALES)} (set {SCALE_VAR}).")
+        raise ValueError(f"Unknown scale {chosen!r}: choose one of {', '.join(SCALES)} (set {config.SCALE}).")
     return chosen
 
 
@@ -53,18 +52,15 @@ def scaled(n: int, smallest: int = 20, scale: str | None = None) -> int:
     return min(n, max(smallest, n // SMOKE_DIVISOR))
 
 
-IMAGE_SIZE_VAR = "TLCOURSE_IMAGE_SIZE"
-
-
 def image_size_override() -> int | None:
     """An image size that replaces the profile's (``TLCOURSE_IMAGE_SIZE=32``), or None. The full profile's
     ResNet-50 at 224 px trains about one image per second on a 2-core CPU; at 32 px the offline test of the
     full-profile notebooks runs every code path in minutes. Not meant for learning: the models expect their size."""
-    value = os.environ.get(IMAGE_SIZE_VAR, "").strip()
+    value = config.read(config.IMAGE_SIZE)
     if not value:
         return None
     if not value.isdigit() or int(value) < 16:
-        raise ValueError(f"{IMAGE_SIZE_VAR} must be a whole number of pixels, at least 16 (got {value!r}).")
+        raise ValueError(f"{config.IMAGE_SIZE} must be a whole number of pixels, at least 16 (got {value!r}).")
     return int(value)
 
 
@@ -101,23 +97,17 @@ def image_model_spec(profile: str | None = None) -> ImageModelSpec:
     return spec if size is None else dataclasses.replace(spec, image_size=size)
 
 
-STAND_INS_VAR = "TLCOURSE_STAND_INS"
-
-
 def uses_stand_ins() -> bool:
     """True when the downloads were replaced by stand-ins (right format, random weights and pixels), as the
     tests do offline: everything runs for real, but no number can support a lesson's claim."""
-    return os.environ.get(STAND_INS_VAR, "") not in ("", "0")
-
-
-STRICT_CLAIMS_VAR = "TLCOURSE_STRICT_CLAIMS"
+    return config.is_on(config.STAND_INS)
 
 
 def claims_are_strict() -> bool:
     """True when a lesson's claim that does not hold must stop the run (``TLCOURSE_STRICT_CLAIMS=1``: the
     tests and nbval set it, so CI fails on it). A learner's own run only prints and records the verdict:
     numbers move by a point or two between machines, and a Run all should not die on that."""
-    return os.environ.get(STRICT_CLAIMS_VAR, "") not in ("", "0")
+    return config.is_on(config.STRICT_CLAIMS)
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
@@ -139,8 +129,8 @@ def checkpoint_dir() -> Path:
     disconnect), else ``checkpoints/`` in the data folder. ``TLCOURSE_CHECKPOINTS`` overrides both."""
     from .assets import data_dir
 
-    if os.environ.get("TLCOURSE_CHECKPOINTS"):
-        return Path(os.environ["TLCOURSE_CHECKPOINTS"])
+    if config.folder(config.CHECKPOINTS):
+        return config.folder(config.CHECKPOINTS)
     if GOOGLE_DRIVE.is_dir():
         return GOOGLE_DRIVE / "tlcourse" / "checkpoints"
     return data_dir() / "checkpoints"

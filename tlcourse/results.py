@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
+from . import config
 from .assets import data_dir
 from .files import move_aside, replace_atomically
 
@@ -27,8 +27,8 @@ def start_recording(lesson: str) -> None:
 
 
 def results_file() -> Path:
-    if os.environ.get("TLCOURSE_RESULTS"):
-        return Path(os.environ["TLCOURSE_RESULTS"])
+    if config.folder(config.RESULTS):
+        return config.folder(config.RESULTS)
     return data_dir() / "results" / f"{_current_lesson}.json"
 
 

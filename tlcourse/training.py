@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import config
 from .files import replace_atomically
 from .freezing import keep_frozen_batchnorm_in_eval
 from .hooks import forward_hooks
@@ -90,7 +91,7 @@ def progress_enabled(progress: bool | None) -> bool:
     """Progress bars are on unless turned off here or with ``TLCOURSE_PROGRESS=0``."""
     if progress is not None:
         return progress
-    return os.environ.get("TLCOURSE_PROGRESS", "1") != "0"
+    return config.is_on(config.PROGRESS, default=True)
 
 
 # --- one batch --------------------------------------------------------------------------------

@@ -26,6 +26,16 @@ def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def split_noise(n: int, difference: bool = False) -> float:
+    """Half-width of the widest 95% interval of an accuracy measured on ``n`` examples (at 50%).
+
+    With ``difference=True``: of the difference of two accuracies measured on ``n`` examples each,
+    treated as independent (for two models scored on the same examples this is on the safe side).
+    A gap smaller than this can come from which examples happened to be in the split.
+    """
+    return 1.96 * math.sqrt((2 if difference else 1) * 0.25 / n)
+
+
 def split_noise_report(scores: dict[str, float], n: int) -> str:
     """Each accuracy with its count and 95% interval, and whether the best one's interval overlaps the others'.
 
