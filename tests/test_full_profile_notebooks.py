@@ -86,6 +86,7 @@ _QUICK_ONLY = {
 _QUICK_LR_OUTPUT = {
     "01": [r"ImageNet init: validation accuracy by learning rate[^\n]*(3e-03|1e-02)"],
     "02": _QUICK_CNN_LR,
+    "03": [r"full, validation accuracy by learning rate[^\n]*(3e-03|1e-02)"],  # ResNet-50's grid is its own
     "04": _QUICK_CNN_LR + [r"chosen on validation"],
     "06": [r"teacher's learning rate[^\n]*(3e-0?3|0\.003)"],  # the students' own grids may hold 3e-3
 }
