@@ -434,7 +434,8 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
 def tiny_image_task(n=40, classes=("a", "b")):
     images, labels = torch.randn(n, 3, 8, 8), torch.arange(n) % len(classes)
     split = torch.utils.data.TensorDataset(images, labels)
-    return data.ImageTask("tiny", split, split, list(classes), 8, (0.5,) * 3, (0.5,) * 3, val=split)
+    return data.ImageTask(name="tiny", train=split, val=split, test=split, classes=list(classes), image_size=8,
+                          mean=(0.5,) * 3, std=(0.5,) * 3)
 
 
 @pytest.fixture
@@ -515,7 +516,8 @@ def test_unknown_strategy_epochs_and_empty_seeds_are_refused_before_a_model_is_b
     with pytest.raises(ValueError, match=r"epochs=0.*whole number >= 1"):
         experiments.finetune_image_classifier(task, 10, epochs=0)
     with pytest.raises(ValueError, match=r"strategy='ful'"):
-        experiments.finetune_text_classifier(data.TextTask("t", ["x"] * 4, [0, 1] * 2, ["x"], [0]), strategy="ful")
+        experiments.finetune_text_classifier(data.TextTask(name="t", train_texts=["x"] * 4, train_labels=[0, 1] * 2,
+                                                           test_texts=["x"], test_labels=[0]), strategy="ful")
     with pytest.raises(ValueError, match=r"seeds=\[\].*at least one"):
         experiments.accuracy_over_seeds(task, 10, [], test_loader=None)
     with pytest.raises(ValueError, match=r"seeds=\[\].*at least one"):

@@ -20,8 +20,9 @@ def small_digits():
     """40 training, 20 validation and 20 test digits of the quick task (enough to run in seconds)."""
     task = data.image_task(profile="quick")
     first = lambda dataset, n: TensorDataset(*(t[:n] for t in dataset.tensors))  # noqa: E731
-    return data.ImageTask("digits", first(task.train, 400), first(task.test, 20), task.classes, task.image_size,
-                          task.mean, task.std, first(task.val, 20))
+    return data.ImageTask(name="digits", train=first(task.train, 400), val=first(task.val, 20),
+                          test=first(task.test, 20), classes=task.classes, image_size=task.image_size, mean=task.mean,
+                          std=task.std)
 
 
 def run(task, **settings):

@@ -7,6 +7,8 @@ from torch.utils.data import TensorDataset
 
 from tlcourse import data, strategy
 
+GREY = (0.5,) * 3  # the mean and the std of a task whose pixels are already in [-1, 1]
+
 
 def candidate(name, accuracy, seconds=1.0):
     return strategy.Candidate(name, accuracy, seconds, model=None)
@@ -34,7 +36,7 @@ def test_candidates_that_cannot_finish_in_the_budget_are_skipped(monkeypatch):
         return candidate(name, 0.6, seconds=10.0)
 
     monkeypatch.setattr(strategy, "finetune", fake_finetune)
-    task = data.ImageTask("t", None, None, ["a", "b"], 8, (0.5,) * 3, (0.5,) * 3)
+    task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
     choice = strategy.choose_strategy(task, budget_seconds=5, verbose=False)
     # the probe and the head run (nothing to estimate from yet); full would take ~3x the head: skipped
     assert calls == ["head"] and choice.skipped == ["full"] and choice.winner.name == "head"
@@ -45,8 +47,8 @@ def test_finetune_keeps_the_best_validation_epoch(monkeypatch):
 
     torch.manual_seed(0)
     images, labels = torch.randn(16, 3, 32, 32), torch.arange(16) % 2
-    task = data.FolderImageTask("t", TensorDataset(images, labels), None, ["a", "b"], 32, (0.5,) * 3, (0.5,) * 3,
-                                val=TensorDataset(images[:8], labels[:8]))
+    task = data.FolderImageTask(name="t", train=TensorDataset(images, labels), val=TensorDataset(images[:8], labels[:8]),
+                                test=None, classes=["a", "b"], image_size=32, mean=GREY, std=GREY)
     monkeypatch.setattr(strategy, "new_model", lambda task, pretrained=True: (
         models.image_classifier(2, pretrained=False), None))
     run = strategy.finetune(task, "full", epochs=3, lr=1e-2)
@@ -71,7 +73,8 @@ def test_explanation_counts_the_gaps_in_validation_examples_and_calls_it_one_run
 
 def _text_task(train, val, test):
     (tr, tr_y), (va, va_y), (te, te_y) = train, val, test
-    return data.CsvTextTask("t", tr, tr_y, te, te_y, ["neg", "pos"], val_texts=va, val_labels=va_y)
+    return data.CsvTextTask(name="t", train_texts=tr, train_labels=tr_y, val_texts=va, val_labels=va_y, test_texts=te,
+                            test_labels=te_y, classes=["neg", "pos"])
 
 
 def test_majority_class_comes_from_the_training_labels():
@@ -94,9 +97,10 @@ def test_simple_image_baseline_is_logistic_regression_on_pixels():
     torch.manual_seed(0)
     labels = torch.arange(40) % 2
     images = torch.randn(40, 3, 16, 16) * 0.1 + labels[:, None, None, None] * 1.0  # class 1 is brighter
-    task = data.FolderImageTask("t", TensorDataset(images[:24], labels[:24]), TensorDataset(images[32:], labels[32:]),
-                                ["dark", "bright"], 16, (0.5,) * 3, (0.5,) * 3,
-                                val=TensorDataset(images[24:32], labels[24:32]))
+    task = data.FolderImageTask(name="t", train=TensorDataset(images[:24], labels[:24]),
+                                val=TensorDataset(images[24:32], labels[24:32]),
+                                test=TensorDataset(images[32:], labels[32:]), classes=["dark", "bright"],
+                                image_size=16, mean=GREY, std=GREY)
     baseline = strategy.simple_baseline(task)
     assert baseline.name == "logistic regression on pixels" and baseline.val_accuracy == 1.0
     assert baseline.test_accuracy(task) == 1.0
@@ -130,8 +134,9 @@ def test_choosing_a_strategy_never_reads_the_test_split(monkeypatch, tmp_path):
 
     torch.manual_seed(0)
     images, labels = torch.randn(24, 3, 32, 32), torch.arange(24) % 2
-    task = data.FolderImageTask("t", TensorDataset(images[:16], labels[:16]), _Untouchable(), ["a", "b"], 32,
-                                (0.5,) * 3, (0.5,) * 3, val=TensorDataset(images[16:], labels[16:]))
+    task = data.FolderImageTask(name="t", train=TensorDataset(images[:16], labels[:16]),
+                                val=TensorDataset(images[16:], labels[16:]), test=_Untouchable(), classes=["a", "b"],
+                                image_size=32, mean=GREY, std=GREY)
     monkeypatch.setattr(strategy, "new_model", lambda task, pretrained=True: (
         models.image_classifier(2, pretrained=False), None))
     choice = strategy.choose_strategy(task, budget_seconds=600, epochs=1, cache_folder=tmp_path, verbose=False)
@@ -167,7 +172,8 @@ def test_pixel_inputs_never_hold_a_whole_split_at_full_size():
     """The pixel baseline shrinks images in batches: holding all 10,000 CIFAR-10 test images at 224 px before
     shrinking them would take 6 GB twice over, more than a Colab runtime's memory."""
     images = _LiveImages(1000)
-    task = data.ImageTask("live", images, images, [str(k) for k in range(10)], 64, (0.5,) * 3, (0.5,) * 3, val=images)
+    task = data.ImageTask(name="live", train=images, val=images, test=images, classes=[str(k) for k in range(10)],
+                          image_size=64, mean=GREY, std=GREY)
     inputs, labels = strategy.simple_inputs(task, "test")
     assert inputs.shape == (1000, 3 * strategy.PIXEL_SIZE**2) and list(labels) == images.labels.tolist()
     assert images.most_alive <= 256
@@ -177,8 +183,10 @@ def test_pixel_baseline_over_seeds_converts_each_split_once_and_matches_one_base
     torch.manual_seed(0)
     labels = torch.arange(120) % 2
     images = torch.randn(120, 3, 16, 16) * 0.5 + labels[:, None, None, None] * 0.3
-    task = data.ImageTask("t", TensorDataset(images[:80], labels[:80]), TensorDataset(images[100:], labels[100:]),
-                          ["dark", "bright"], 16, (0.5,) * 3, (0.5,) * 3, TensorDataset(images[80:100], labels[80:100]))
+    task = data.ImageTask(name="t", train=TensorDataset(images[:80], labels[:80]),
+                          val=TensorDataset(images[80:100], labels[80:100]),
+                          test=TensorDataset(images[100:], labels[100:]), classes=["dark", "bright"], image_size=16,
+                          mean=GREY, std=GREY)
     one_by_one = []
     for seed in [0, 1, 2]:
         labelled = dataclasses.replace(task, train=data.labelled_subset(task.train, 20, seed=seed))

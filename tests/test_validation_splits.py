@@ -1,5 +1,6 @@
 """Every course task has a validation split, and choosing on it never reads the test split."""
 
+import pytest
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
@@ -52,8 +53,9 @@ class _Unreadable(Dataset):
 def test_choosing_the_learning_rate_reads_validation_only(monkeypatch):
     torch.manual_seed(0)
     images, labels = torch.randn(40, 3, 32, 32), torch.arange(40) % 2
-    task = data.ImageTask("t", TensorDataset(images[:24], labels[:24]), _Unreadable(), ["a", "b"], 32,
-                          (0.5,) * 3, (0.5,) * 3, val=TensorDataset(images[24:], labels[24:]))
+    task = data.ImageTask(name="t", train=TensorDataset(images[:24], labels[:24]),
+                          val=TensorDataset(images[24:], labels[24:]), test=_Unreadable(), classes=["a", "b"],
+                          image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
     monkeypatch.setattr(models, "image_classifier", lambda n, pretrained=True, dropout=0.2: torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, n)))
     val_loader = data.make_loader(task.val, 16)
@@ -65,8 +67,9 @@ def test_choosing_the_learning_rate_reads_validation_only(monkeypatch):
 def test_early_stopping_run_reports_the_validation_accuracy_of_the_kept_epoch(monkeypatch):
     torch.manual_seed(0)
     images, labels = torch.randn(40, 3, 32, 32), torch.arange(40) % 2
-    task = data.ImageTask("t", TensorDataset(images[:24], labels[:24]), TensorDataset(images[32:], labels[32:]),
-                          ["a", "b"], 32, (0.5,) * 3, (0.5,) * 3, val=TensorDataset(images[24:32], labels[24:32]))
+    task = data.ImageTask(name="t", train=TensorDataset(images[:24], labels[:24]),
+                          val=TensorDataset(images[24:32], labels[24:32]), test=TensorDataset(images[32:], labels[32:]),
+                          classes=["a", "b"], image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
     monkeypatch.setattr(models, "image_classifier", lambda n, pretrained=True, dropout=0.2: torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, n)))
     run = experiments.finetune_image_classifier(task, 24, epochs=4, lr=0.05, patience=2,
@@ -74,3 +77,16 @@ def test_early_stopping_run_reports_the_validation_accuracy_of_the_kept_epoch(mo
     history = run.history
     assert run.val_accuracy == max(history.val_acc) == history.val_acc[history.best_epoch - 1]
     assert run.accuracy is not None  # tested once, after the choice
+
+
+def test_a_task_is_built_by_keyword_with_its_splits_in_the_order_train_val_test():
+    """Three splits of one type passed by position could be swapped without any error; by keyword they cannot."""
+    import dataclasses
+
+    for task_type, splits in [(data.ImageTask, ["train", "val", "test"]),
+                              (data.TextTask, ["train_texts", "train_labels", "val_texts", "val_labels",
+                                               "test_texts", "test_labels"])]:
+        names = [f.name for f in dataclasses.fields(task_type)]
+        assert [n for n in names if n in splits] == splits
+        with pytest.raises(TypeError):
+            task_type("t", [], [], [])  # positional: refused

@@ -35,36 +35,43 @@ DIGIT_CLASSES = [str(d) for d in range(10)]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ImageTask:
-    """A labelled image classification problem, ready for a model."""
+    """A labelled image classification problem, ready for a model.
+
+    Built by keyword only (``ImageTask(name=..., train=..., val=..., test=..., ...)``): three splits of the same
+    type, passed by position, could be swapped without any error.
+    """
 
     name: str
     train: Dataset
+    val: Dataset | None = None  # for choices; the test split is for the final number
     test: Dataset
     classes: list[str]
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    val: Dataset | None = None  # for choices; the test split is for the final number
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TextTask:
-    """A labelled text classification problem: raw strings, tokenised later by the model's tokenizer."""
+    """A labelled text classification problem: raw strings, tokenised later by the model's tokenizer.
+
+    Built by keyword only, like :class:`ImageTask`, so that no split can take another's place.
+    """
 
     name: str
     train_texts: list[str]
     train_labels: list[int]
+    val_texts: list[str] = field(default_factory=list)  # for choices; the test split is for the final number
+    val_labels: list[int] = field(default_factory=list)
     test_texts: list[str]
     test_labels: list[int]
     classes: list[str] = field(default_factory=lambda: ["negative", "positive"])
-    val_texts: list[str] = field(default_factory=list)  # for choices; the test split is for the final number
-    val_labels: list[int] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -257,7 +264,8 @@ def digits_task(spec=None, profile: str | None = None, style: str = "mnist", see
     train = _digit_dataset(train_x[:-n_val], train_y[:-n_val], spec)
     val = _digit_dataset(train_x[-n_val:], train_y[-n_val:], spec)
     test = _digit_dataset(test_x, test_y, spec)
-    return ImageTask(style, train, test, DIGIT_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std), val)
+    return ImageTask(name=style, train=train, val=val, test=test, classes=DIGIT_CLASSES, image_size=spec.image_size,
+                     mean=tuple(spec.mean), std=tuple(spec.std))
 
 
 DIGIT_VALIDATION = {"quick": 500, "full": 5000}  # digits held out of training for choices
@@ -342,8 +350,8 @@ def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
     val = Subset(unaugmented, sorted(order[-n_val:]))
     test = CIFAR10(root, train=False, transform=test_tf)
     train, val, test = (_first(split, scaled(len(split), SMOKE_SPLIT)) for split in (train, val, test))
-    return ImageTask("cifar10", train, test, CIFAR10_CLASSES, spec.image_size, tuple(spec.mean), tuple(spec.std),
-                     val)
+    return ImageTask(name="cifar10", train=train, val=val, test=test, classes=CIFAR10_CLASSES,
+                     image_size=spec.image_size, mean=tuple(spec.mean), std=tuple(spec.std))
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -413,8 +421,8 @@ def text_task(profile: str | None = None, n_train: int | None = None, n_test: in
     train_texts, train_labels = _stratified_sample(train_texts, train_labels, n_train, seed)
     val_texts, val_labels = _stratified_sample(val_texts, val_labels, n_val, seed)
     test_texts, test_labels = _stratified_sample(test_texts, test_labels, n_test, seed)
-    return TextTask(name, train_texts, train_labels, test_texts, test_labels, val_texts=val_texts,
-                    val_labels=val_labels)
+    return TextTask(name=name, train_texts=train_texts, train_labels=train_labels, val_texts=val_texts,
+                    val_labels=val_labels, test_texts=test_texts, test_labels=test_labels)
 
 
 class TextCollator:
@@ -610,14 +618,14 @@ class FolderReport(DataReport):
         return "\n".join([f"layout: {self.layout}", super().__str__()] + [f"note: {note}" for note in self.notes])
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FolderImageTask(ImageTask):
     """An :class:`ImageTask` from your own folder, with a load report."""
 
     report: DataReport | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CsvTextTask(TextTask):
     """A :class:`TextTask` from your own CSV, with a load report."""
 
@@ -927,7 +935,8 @@ def image_folder_task(path, image_size: int | None = None, mean=None, std=None, 
     size, mean, std = image_size or spec.image_size, tuple(mean or spec.mean), tuple(std or spec.std)
     classes, splits, report = _folder_splits(path, val_fraction, test_fraction, seed, min_per_class)
     train, val, test = (FolderImages(*splits[s], size, mean, std) for s in IMAGE_SPLITS)
-    return FolderImageTask(str(path), train, test, classes, size, mean, std, val=val, report=report)
+    return FolderImageTask(name=str(path), train=train, val=val, test=test, classes=classes, image_size=size, mean=mean,
+                           std=std, report=report)
 
 
 MISSING_SPELLINGS = ("NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "#N/A", "<NA>")  # how R, Excel, pandas write "missing"
@@ -1157,7 +1166,8 @@ def csv_text_task(path, text_column: str = "text", label_column: str = "label", 
         dropped = f" Left out on loading: {'; '.join(report.skipped)}." if report.skipped else ""
         raise ValueError(f"{error}{dropped}") from None
     (tr, tr_y), (va, va_y), (te, te_y) = stratified_split(texts, labels, val_fraction, test_fraction, seed)
-    return CsvTextTask(str(path), tr, tr_y, te, te_y, classes, val_texts=va, val_labels=va_y, report=report)
+    return CsvTextTask(name=str(path), train_texts=tr, train_labels=tr_y, val_texts=va, val_labels=va_y, test_texts=te,
+                       test_labels=te_y, classes=classes, report=report)
 
 
 def in_memory(dataset, max_bytes: float = 2e9) -> Dataset:
