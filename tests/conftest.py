@@ -1,8 +1,13 @@
 """Every test, and every notebook nbval runs, uses the offline quick profile without progress bars."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TLCOURSE_PROFILE", "quick")
+# The tests and the notebooks nbval runs keep their downloads, caches and recorded numbers out of the checkout's data/
+# folder, which is a developer's own: one folder in the system's temporary directory, kept between runs (the run and
+# feature caches key on the package's code, so nothing stale is reused).
+os.environ.setdefault("TLCOURSE_DATA", os.path.join(tempfile.gettempdir(), "tlcourse-tests-data"))
 os.environ.setdefault("TLCOURSE_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -327,3 +327,10 @@ def test_unchanged_weights_are_not_hashed_again(full_cache, monkeypatch):
     assert asset.status() == "present" and not hashed
     _damage_same_size(weights)
     assert asset.status() == "corrupt" and hashed == [weights]
+
+
+def test_the_tests_keep_their_files_out_of_the_checkouts_data_folder():
+    """conftest gives the test session its own data folder: the checkout's data/ holds a developer's own caches."""
+    checkout_data = Path(__file__).resolve().parents[1] / "data"
+    assert assets.data_dir().resolve() != checkout_data.resolve()
+    assert not assets.data_dir().resolve().is_relative_to(checkout_data.resolve())
