@@ -31,15 +31,52 @@ def test_candidates_that_cannot_finish_in_the_budget_are_skipped(monkeypatch):
     calls = []
     monkeypatch.setattr(strategy, "try_probe", lambda task, seed, folder: candidate("probe", 0.5, seconds=0.0))
 
-    def fake_finetune(task, name, epochs, lr, seed=0):
+    def fake_finetune(task, name, epochs, lr, seed=0, patience=None):
         calls.append(name)
         return candidate(name, 0.6, seconds=10.0)
 
     monkeypatch.setattr(strategy, "finetune", fake_finetune)
     task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
     choice = strategy.choose_strategy(task, budget_seconds=5, verbose=False)
-    # the probe and the head run (nothing to estimate from yet); full would take ~3x the head: skipped
+    # the probe and the head's first rate run (nothing to estimate from yet); the head's other rates and full
+    # would overrun the budget: skipped, and said to be
     assert calls == ["head"] and choice.skipped == ["full"] and choice.winner.name == "head"
+    assert choice.tried[1].untried == strategy.default_learning_rates(task)["head"][1:]
+    assert "not tried" in strategy.explain(choice)
+
+
+def test_each_strategy_gets_its_own_learning_rate_chosen_on_validation_with_early_stopping(monkeypatch):
+    calls = []
+    monkeypatch.setattr(strategy, "try_probe", lambda task, seed, folder: candidate("probe", 0.5, seconds=0.0))
+    best_rate = {"head": 1e-2, "full": 1e-3}
+
+    def fake_finetune(task, name, epochs, lr, seed=0, patience=None):
+        calls.append((name, lr, patience))
+        return strategy.Candidate(name, 0.9 - abs(lr - best_rate[name]), 0.0, model=lr, setting=f"lr={lr:g}")
+
+    monkeypatch.setattr(strategy, "finetune", fake_finetune)
+    task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
+    choice = strategy.choose_strategy(task, budget_seconds=60, epochs=12, patience=3, verbose=False)
+    grids = strategy.default_learning_rates(task)
+    assert calls == [("head", lr, 3) for lr in grids["head"]] + [("full", lr, 3) for lr in grids["full"]]
+    head, full = choice.tried[1:]
+    assert (head.model, full.model) == (1e-2, 1e-3)  # the run kept is the one at the rate best on validation
+    assert list(head.val_by_lr) == grids["head"] and head.setting == "lr=0.01"
+    assert "lr 0.003 0.893" in choice.table().loc[1, "validation by lr"]
+
+
+def test_from_scratch_tunes_its_own_rate_with_early_stopping(monkeypatch):
+    calls = []
+
+    def fake_finetune(task, strategy_name, epochs, lr, pretrained=True, seed=0, name=None, patience=None):
+        calls.append((lr, pretrained, patience))
+        return strategy.Candidate("from scratch", lr, 0.0, model=None, best_epoch=1)
+
+    monkeypatch.setattr(strategy, "finetune", fake_finetune)
+    task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
+    run = strategy.from_scratch(task, epochs=30, patience=4, verbose=False)
+    grid = strategy.default_learning_rates(task)["scratch"]
+    assert calls == [(lr, False, 4) for lr in grid] and run.val_accuracy == max(grid)
 
 
 def test_finetune_keeps_the_best_validation_epoch(monkeypatch):

@@ -66,3 +66,18 @@ def test_split_noise_matches_the_widest_binomial_interval_and_grows_for_a_differ
     # it is the half-width of the Wilson interval at 50%, up to Wilson's small-sample correction
     low, high = uncertainty.wilson_interval(0.5, 10_000)
     assert abs((high - low) / 2 - uncertainty.split_noise(10_000)) < 1e-4
+
+
+def test_mcnemar_counts_the_examples_only_one_model_gets_right_and_gives_the_exact_binomial_p():
+    # 10 examples both get right, A alone right on 9, B alone on 1: exact two-sided p = 2 * P(X <= 1 | n=10, 1/2)
+    a = [True] * 10 + [True] * 9 + [False] * 1 + [False] * 5
+    b = [True] * 10 + [False] * 9 + [True] * 1 + [False] * 5
+    test = uncertainty.mcnemar(a, b)
+    assert (test.only_a, test.only_b, test.n) == (9, 1, 25)
+    assert math.isclose(test.p_value, 2 * 11 / 1024) and test.clear
+    assert "9 of 25" in str(test) and "p = 0.021" in str(test)
+    balanced = uncertainty.mcnemar([True, False] * 5, [False, True] * 5)
+    assert balanced.p_value == 1.0 and not balanced.clear  # as many wins as losses: no evidence either way
+    assert not uncertainty.mcnemar([True] * 4, [True] * 4).clear  # no disagreement at all: nothing to test
+    with pytest.raises(ValueError, match="same examples"):
+        uncertainty.mcnemar([True, False], [True])

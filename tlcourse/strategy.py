@@ -9,10 +9,12 @@ first, within a time budget you set:
 2. ``head``: the new head trained through the frozen network (fit, with augmentation-free batches);
 3. ``full``: every weight fine-tuned.
 
-The best validation accuracy wins (a tie within ``tie``, one validation example by default, goes to
-the cheaper one). Each fine-tuning
-run keeps the weights of its best epoch on validation (early stopping). The test split is not
-touched here: measure the chosen model on it once, at the end.
+Each candidate gets its own tuning: the probe its regularisation ``C``, each fine-tuning strategy its
+own small grid of learning rates (a new head alone wants large steps, a whole pretrained network
+small ones), every run stopped early once validation stops improving and kept at its best epoch. The
+best validation accuracy wins (a tie within ``tie``, one validation example by default, goes to the
+cheaper one). The time budget decides how much of this is tried. The test split is not touched here:
+measure the chosen model on it once, at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Candidate:
     history: training.History | None = None
     tokenizer: object = None  # text models only
     setting: str = ""  # the hyperparameter chosen on validation, e.g. "lr=0.001" or "C=0.1"
+    val_by_lr: dict = field(default_factory=dict)  # fine-tuning: validation accuracy at each learning rate tried
+    untried: list = field(default_factory=list)  # learning rates of its grid the time budget left no room for
 
 
 @dataclass
@@ -63,7 +67,9 @@ class Choice:
 
         return pd.DataFrame([{"strategy": c.name, "setting": c.setting, "val_accuracy": round(c.val_accuracy, 3),
                               "seconds": round(c.seconds, 1),
-                              "best_epoch": "-" if c.best_epoch is None else c.best_epoch} for c in self.tried])
+                              "best_epoch": "-" if c.best_epoch is None else c.best_epoch,
+                              "validation by lr": ", ".join(f"lr {lr:g} {acc:.3f}" for lr, acc in c.val_by_lr.items())
+                              or "-"} for c in self.tried])
 
 
 # --- inputs for image and text tasks ----------------------------------------------------------
@@ -182,9 +188,10 @@ def _data_key(task, split: str):
 
 
 def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pretrained: bool = True,
-             batch_size: int = 32, seed: int = 0, name: str | None = None) -> Candidate:
+             batch_size: int = 32, seed: int = 0, name: str | None = None, patience: int | None = None) -> Candidate:
     """Fine-tune with ``strategy`` (see :func:`tlcourse.freezing.apply_strategy`), validating every epoch,
-    and keep the weights of the epoch with the best validation accuracy (early stopping)."""
+    and keep the weights of the epoch with the best validation accuracy. With ``patience``, stop once that
+    many epochs in a row bring no improvement (early stopping): ``epochs`` is then only an upper limit."""
     check_run_settings(strategy, lr, epochs)
     started = time.perf_counter()
     training.seed_everything(seed)
@@ -192,18 +199,19 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
     options = freezing.apply_strategy(model, strategy, lr)
     train_loader, val_loader = loaders(task, tokenizer, batch_size, seed)
     history = training.fit(model, train_loader, epochs=epochs, lr=lr, val_loader=val_loader, warmup=0.1,
-                           keep_best=True, **options)
+                           keep_best=True, patience=patience, **options)
     best = history.best_epoch
     return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
                      best, history, tokenizer, setting=f"lr={lr:g}")
 
 
-def default_learning_rates(task) -> dict[str, float]:
-    """Learning rates that suit each strategy: a new head alone takes large steps, a whole pretrained
-    network small ones (text transformers smaller still)."""
+def default_learning_rates(task) -> dict[str, list[float]]:
+    """A small grid of AdamW learning rates per strategy, each tried on validation: a new head alone takes
+    large steps, a whole pretrained network small ones (text transformers smaller still), random weights
+    in between. Three rates a factor of ~3 apart: wide enough that the best is usually inside the grid."""
     if is_text(task):
-        return {"head": 1e-3, "full": 5e-5, "scratch": 1e-4}
-    return {"head": 3e-3, "full": 1e-3, "scratch": 3e-3}
+        return {"head": [1e-3, 3e-3, 1e-2], "full": [3e-5, 1e-4], "scratch": [1e-4, 3e-4]}
+    return {"head": [3e-3, 1e-2, 3e-2], "full": [3e-4, 1e-3, 3e-3], "scratch": [1e-3, 3e-3, 1e-2]}
 
 
 # --- the procedure ----------------------------------------------------------------------------
@@ -211,27 +219,32 @@ def default_learning_rates(task) -> dict[str, float]:
 
 def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidates=CANDIDATES,
                     learning_rates: dict | None = None, tie: float | None = None, seed: int = 0,
-                    cache_folder=None, verbose: bool = True) -> Choice:
+                    cache_folder=None, verbose: bool = True, patience: int | None = 2) -> Choice:
     """Try the ``candidates`` on the validation split, cheapest first, while time is left.
+
+    Each fine-tuning candidate is run at every learning rate of its own grid (``learning_rates``: a rate
+    or a list per strategy; :func:`default_learning_rates` by default), for at most ``epochs`` epochs,
+    stopped after ``patience`` epochs without a better validation accuracy, and the best rate is kept.
 
     ``tie``: a candidate this close to the best counts as equal, and the cheaper one wins. By default
     it is one validation example (at least 0.01): a gap of one example is not evidence.
 
-    A candidate is skipped when the time spent so far says it would not finish in the budget: a
-    full fine-tuning epoch costs about three head-only epochs (the backward pass through the body).
+    A run is skipped when the time spent so far says it would not finish in the budget (a full
+    fine-tuning run costs about three head-only runs: the backward pass through the body); the
+    explanation lists what was skipped, so a larger budget has a visible effect.
     """
     candidates, learning_rates = _usable_candidates(task, candidates, learning_rates)
     check_epochs(epochs)
     choice, started = Choice(n_val=validation_size(task)), time.perf_counter()
     for name in candidates:
-        spent = time.perf_counter() - started
-        if choice.tried and spent + _estimate(choice, name) > budget_seconds:
+        if choice.tried and time.perf_counter() - started + _estimate(choice, name) > budget_seconds:
             choice.skipped.append(name)
             continue
         if name == "probe":
             candidate = try_probe(task, seed, cache_folder)
         else:
-            candidate = finetune(task, name, epochs, learning_rates[name], seed=seed)
+            candidate = _tune_learning_rate(task, name, learning_rates[name], epochs, patience, seed,
+                                            deadline=started + budget_seconds)
         choice.tried.append(candidate)
         if verbose:
             print(f"{name:>6} ({candidate.setting}): validation accuracy {candidate.val_accuracy:.3f} "
@@ -240,6 +253,22 @@ def choose_strategy(task, budget_seconds: float = 300, epochs: int = 5, candidat
     if verbose:
         print(explain(choice))
     return choice
+
+
+def _tune_learning_rate(task, name: str, grid: list[float], epochs: int, patience: int | None, seed: int,
+                        deadline: float) -> Candidate:
+    """``name`` at each rate of its grid while the budget lasts (the first rate always runs); the run best
+    on validation is kept, with every rate's validation accuracy and the rates left untried."""
+    runs = {}
+    for lr in grid:
+        longest = max((run.seconds for run in runs.values()), default=0.0)
+        if runs and time.perf_counter() + longest > deadline:
+            break
+        runs[lr] = finetune(task, name, epochs, lr, seed=seed, patience=patience)
+    best = max(runs, key=lambda lr: runs[lr].val_accuracy)  # the first of equals: the grid's order decides
+    return dataclasses.replace(runs[best], seconds=sum(run.seconds for run in runs.values()),
+                               val_by_lr={lr: run.val_accuracy for lr, run in runs.items()},
+                               untried=[lr for lr in grid if lr not in runs])
 
 
 def _usable_candidates(task, candidates, learning_rates: dict | None) -> tuple[list[str], dict]:
@@ -262,10 +291,14 @@ def _usable_candidates(task, candidates, learning_rates: dict | None) -> tuple[l
     if stray:
         raise ValueError(f"learning_rates={given!r} has a rate for {stray}, which is no fine-tuning strategy: "
                          f"the names are {', '.join(CANDIDATES[1:])} (or {', '.join(others)}).")
-    for name, rate in given.items():
-        if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0 and np.isfinite(rate)):
-            raise ValueError(f"The learning rate for {name!r} is {rate!r} (learning_rates={given!r}): it must be "
-                             "a positive number, e.g. 1e-3.")
+    for name, rates in given.items():
+        for rate in rates if isinstance(rates, (list, tuple)) else [rates]:
+            if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0 and np.isfinite(rate)):
+                raise ValueError(f"The learning rate for {name!r} is {rate!r} (learning_rates={given!r}): it must "
+                                 "be a positive number, e.g. 1e-3, or a list of them to try.")
+        if isinstance(rates, (list, tuple)) and not rates:
+            raise ValueError(f"learning_rates={given!r}: the list for {name!r} is empty; give at least one rate.")
+    given = {name: list(r) if isinstance(r, (list, tuple)) else [r] for name, r in given.items()}
     rates = {**default_learning_rates(task), **given}
     missing = [name for name in names if name != "probe" and name not in rates]
     if missing:
@@ -275,10 +308,10 @@ def _usable_candidates(task, candidates, learning_rates: dict | None) -> tuple[l
 
 
 def _estimate(choice: Choice, name: str) -> float:
-    """Seconds ``name`` will probably take, from the candidates already run."""
-    head = next((c.seconds for c in choice.tried if c.name == "head"), None)
+    """Seconds the first run of ``name`` will probably take, from the candidates already run."""
+    head = next((c for c in choice.tried if c.name == "head"), None)
     if name == "full" and head is not None:
-        return 3 * head
+        return 3 * head.seconds / len(head.val_by_lr or [None])  # one full run costs about three head runs
     if name == "head" and head is None:
         return 0.0  # nothing to go on yet: try it
     return 3 * max(c.seconds for c in choice.tried)
@@ -319,23 +352,29 @@ def explain(choice: Choice) -> str:
     lines += [f"{c.name} was best at its last epoch ({c.best_epoch}): it may still have been improving, more "
               "epochs could change the choice" for c in choice.tried
               if c.history is not None and c.best_epoch == len(c.history.val_acc)]
+    lines += [f"{c.name}: learning rates {', '.join(f'{lr:g}' for lr in c.untried)} not tried, the time budget "
+              "was spent" for c in choice.tried if c.untried]
     lines += [f"{name} skipped: it would not finish in the time budget" for name in choice.skipped]
     lines.append("one run with one seed and one split: a choice for this data, not a ranking of the strategies")
     return "\n".join(lines)
 
 
-def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verbose: bool = True) -> Candidate:
+def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verbose: bool = True,
+                 patience: int | None = None) -> Candidate:
     """The baseline without transfer: the same architecture from random weights, all of it trained.
 
-    A fair baseline gets its own tuning: each learning rate in ``learning_rates`` is tried and
-    the best on validation is kept (random weights usually want larger steps than pretrained ones).
+    A fair baseline gets its own tuning: each learning rate in ``learning_rates`` (by default the
+    ``"scratch"`` grid of :func:`default_learning_rates`) is tried and the best on validation is kept,
+    each run stopped early after ``patience`` epochs without improvement (random weights need many
+    more epochs than pretrained ones: give ``epochs`` room and let validation say when to stop).
     """
-    base = default_learning_rates(task)["scratch"]
-    learning_rates = (base / 3, base) if learning_rates is None else check_grid("learning_rates", learning_rates)
+    grid = default_learning_rates(task)["scratch"] if learning_rates is None else learning_rates
+    learning_rates = check_grid("learning_rates", grid)
     check_epochs(epochs)
     runs = []
     for lr in learning_rates:
-        runs.append(finetune(task, "full", epochs, lr, pretrained=False, seed=seed, name="from scratch"))
+        runs.append(finetune(task, "full", epochs, lr, pretrained=False, seed=seed, name="from scratch",
+                             patience=patience))
         if verbose:
             print(f"from scratch, lr={lr:g}: validation accuracy {runs[-1].val_accuracy:.3f} "
                   f"(best epoch {runs[-1].best_epoch} of {epochs}, {runs[-1].seconds:.0f} s)")

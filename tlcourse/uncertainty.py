@@ -106,3 +106,42 @@ def mean_interval(values: list[float]) -> tuple[float, float]:
         return math.nan, math.nan
     half = t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return statistics.fmean(values), half
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """McNemar's exact test of two models scored on the same examples."""
+
+    only_a: int  # examples model A got right and model B wrong
+    only_b: int  # ... and the other way round
+    n: int  # examples in the split
+    p_value: float
+
+    def __str__(self) -> str:
+        return (f"right only for the first on {self.only_a} of {self.n}, only for the second on {self.only_b}; "
+                f"McNemar's exact p = {self.p_value:.3f}")
+
+    @property
+    def clear(self) -> bool:
+        """True when p < 0.05: the split alone is unlikely to have produced this imbalance."""
+        return self.p_value < 0.05
+
+
+def mcnemar(correct_a, correct_b) -> PairedTest:
+    """Do two models differ on this split? McNemar's exact test, paired by example.
+
+    Examples both models get right (or both wrong) say nothing about which is better; only those where
+    they disagree count. If the models were equally good, each disagreement would go either way with
+    probability 1/2, so the count for A is Binomial(disagreements, 1/2) and the p-value is that of a
+    two-sided binomial test. Pairing makes it far more sensitive than comparing two accuracies' intervals.
+    It speaks for this split and these trained models, not for other seeds.
+    """
+    from scipy.stats import binomtest
+
+    a, b = [bool(x) for x in correct_a], [bool(x) for x in correct_b]
+    if len(a) != len(b):
+        raise ValueError(f"McNemar's test pairs the same examples: got {len(a)} and {len(b)} results.")
+    only_a = sum(x and not y for x, y in zip(a, b))
+    only_b = sum(y and not x for x, y in zip(a, b))
+    p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return PairedTest(only_a, only_b, len(a), float(p_value))
