@@ -291,15 +291,15 @@ def _usable_candidates(task, candidates, learning_rates: dict | None) -> tuple[l
     if stray:
         raise ValueError(f"learning_rates={given!r} has a rate for {stray}, which is no fine-tuning strategy: "
                          f"the names are {', '.join(CANDIDATES[1:])} (or {', '.join(others)}).")
-    for name, rates in given.items():
-        for rate in rates if isinstance(rates, (list, tuple)) else [rates]:
+    grids = {name: list(r) if isinstance(r, (list, tuple)) else [r] for name, r in given.items()}
+    for name, grid in grids.items():
+        if not grid:
+            raise ValueError(f"learning_rates={given!r}: the list for {name!r} is empty; give at least one rate.")
+        for rate in grid:
             if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0 and np.isfinite(rate)):
                 raise ValueError(f"The learning rate for {name!r} is {rate!r} (learning_rates={given!r}): it must "
                                  "be a positive number, e.g. 1e-3, or a list of them to try.")
-        if isinstance(rates, (list, tuple)) and not rates:
-            raise ValueError(f"learning_rates={given!r}: the list for {name!r} is empty; give at least one rate.")
-    given = {name: list(r) if isinstance(r, (list, tuple)) else [r] for name, r in given.items()}
-    rates = {**default_learning_rates(task), **given}
+    rates = {**default_learning_rates(task), **grids}
     missing = [name for name in names if name != "probe" and name not in rates]
     if missing:
         raise ValueError(f"candidates {missing} have no default learning rate: pass one, as "
