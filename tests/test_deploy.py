@@ -153,6 +153,20 @@ def test_text_classifier_round_trip_keeps_its_model_when_saved_under_the_full_pr
     assert [c for c, _ in deploy.classify(loaded, texts)] == expected
 
 
+def test_saving_again_keeps_the_earlier_model_and_returns_the_new_files_name(tmp_path):
+    task, paths = image_task(tmp_path)
+    torch.manual_seed(0)
+    first = deploy.save_classifier(tmp_path / "mine.pt", models.image_classifier(3, pretrained=False), task)
+    before = first.read_bytes()
+    second = deploy.save_classifier(tmp_path / "mine.pt", models.image_classifier(3, pretrained=False), task)
+    third = deploy.save_classifier(tmp_path / "mine.pt", models.image_classifier(3, pretrained=False), task)
+    assert (first.name, second.name, third.name) == ("mine.pt", "mine-2.pt", "mine-3.pt")
+    assert first.read_bytes() == before  # a re-run of a notebook never deletes what was saved
+    assert deploy.load_classifier(second).classes == ["ant", "bee", "cow"]
+    replaced = deploy.save_classifier(first, models.image_classifier(3, pretrained=False), task, overwrite=True)
+    assert replaced == first and first.read_bytes() != before
+
+
 def test_a_model_load_classifier_cannot_rebuild_is_refused_before_anything_is_written(tmp_path):
     task, _ = image_task(tmp_path)
     custom = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
@@ -246,7 +260,7 @@ def test_a_failed_save_leaves_the_previous_file_whole(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", disk_fills_up)
     with pytest.raises(OSError, match=f"{file}.*disk is full"):
-        deploy.save_classifier(file, models.image_classifier(3, pretrained=False), task)
+        deploy.save_classifier(file, models.image_classifier(3, pretrained=False), task, overwrite=True)
     monkeypatch.undo()
     assert deploy.classify(deploy.load_classifier(file), paths) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left

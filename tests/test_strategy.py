@@ -79,6 +79,19 @@ def test_from_scratch_tunes_its_own_rate_with_early_stopping(monkeypatch):
     assert calls == [(lr, False, 4) for lr in grid] and run.val_accuracy == max(grid)
 
 
+def test_image_learning_rate_grids_follow_the_profiles_network(monkeypatch):
+    task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
+    monkeypatch.setenv("TLCOURSE_PROFILE", "full")
+    resnet = strategy.default_learning_rates(task)
+    monkeypatch.setenv("TLCOURSE_PROFILE", "quick")
+    lite = strategy.default_learning_rates(task)
+    # AdamW fine-tuning of a pretrained ResNet-50 usually works between 1e-4 and 1e-3; the small EfficientNet-Lite0
+    # at 64 px takes larger steps (lesson 01 sweeps it from 1e-3 to 1e-2)
+    assert min(resnet["full"]) == 1e-4 and max(resnet["full"]) == 1e-3
+    assert min(lite["full"]) == 1e-3 and max(lite["full"]) == 1e-2
+    assert max(resnet["scratch"]) < max(lite["scratch"])
+
+
 def test_finetune_keeps_the_best_validation_epoch(monkeypatch):
     from tlcourse import models, training
 

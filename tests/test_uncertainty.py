@@ -81,3 +81,12 @@ def test_mcnemar_counts_the_examples_only_one_model_gets_right_and_gives_the_exa
     assert not uncertainty.mcnemar([True] * 4, [True] * 4).clear  # no disagreement at all: nothing to test
     with pytest.raises(ValueError, match="same examples"):
         uncertainty.mcnemar([True, False], [True])
+
+
+def test_a_paired_test_favours_the_first_model_only_when_it_is_clear_and_the_first_wins_more():
+    first_better = uncertainty.mcnemar([True] * 9 + [False], [False] * 9 + [True])
+    assert first_better.clear and first_better.favours_first
+    second_better = uncertainty.mcnemar([False] * 9 + [True], [True] * 9 + [False])
+    assert second_better.clear and not second_better.favours_first  # clear, but the other way round
+    close = uncertainty.mcnemar([True] * 3 + [False], [False] * 3 + [True])
+    assert close.only_a > close.only_b and not close.favours_first  # ahead, but within the noise (p = 0.625)

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import data, models, training
 from .assets import ASSETS, AssetUnavailableError
-from .files import replace_atomically
+from .files import first_free_path, replace_atomically
 from .profiles import get_profile
 
 FORMAT_VERSION = 1
@@ -144,8 +144,11 @@ def _task_kind(task) -> str:
 
 
 def save_classifier(path, model: nn.Module, task, metrics: dict | None = None, strategy: str = "",
-                    max_length: int = 64, profile: str | None = None) -> Path:
-    """Write ``model`` and what is needed to use it (from ``task``) to one file; returns the path.
+                    max_length: int = 64, profile: str | None = None, overwrite: bool = False) -> Path:
+    """Write ``model`` and what is needed to use it (from ``task``) to one file; returns the path written.
+
+    A file already at ``path`` is kept unless ``overwrite``: the model then goes to the first free name
+    (``name-2.pt``, ``name-3.pt``, ...), so running a notebook again never deletes a model saved before.
 
     Refused before anything is written: a model :func:`load_classifier` could not rebuild, and NaN weights.
     """
@@ -166,8 +169,9 @@ def save_classifier(path, model: nn.Module, task, metrics: dict | None = None, s
             "preprocessing": preprocessing, "pooling": pooling,
             "profile": get_profile(profile), "weights_sha256": _weights_checksum(state),
             "strategy": strategy, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
+    path = Path(path) if overwrite else first_free_path(path)
     replace_atomically(path, lambda tmp: torch.save({"info": info, "state_dict": state}, tmp))
-    return Path(path)
+    return path
 
 
 def _read_file(path) -> dict:

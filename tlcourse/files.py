@@ -52,6 +52,17 @@ def replace_atomically(path: str | Path, write: Callable[[Path], object]) -> Pat
     return path
 
 
+def first_free_path(path: str | Path) -> Path:
+    """``path`` if nothing is there yet, else the first of ``name-2.ext``, ``name-3.ext``, ... that is free:
+    a re-run that saves again keeps what an earlier run saved."""
+    path = Path(path)
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
+
+
 def replace_folder(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Like :func:`replace_atomically` for a folder (a saved data set): ``write(temporary_folder)``, then the old
     folder is removed and the new one renamed into place, so a half-saved copy is never used."""

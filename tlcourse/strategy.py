@@ -32,6 +32,7 @@ from torch import nn
 from . import data, features, freezing, models, training
 from .experiments import check_epochs, check_grid, check_n_labels, check_run_settings, check_seeds
 from .hooks import forward_hooks
+from .profiles import image_model_spec
 
 CANDIDATES = ("probe", "head", "full")
 
@@ -208,10 +209,12 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
 def default_learning_rates(task) -> dict[str, list[float]]:
     """A small grid of AdamW learning rates per strategy, each tried on validation: a new head alone takes
     large steps, a whole pretrained network small ones (text transformers smaller still), random weights
-    in between. Three rates a factor of ~3 apart: wide enough that the best is usually inside the grid."""
+    larger ones. Rates a factor of ~3 apart; the whole-network grids are the profile's image model's own
+    (:class:`~tlcourse.profiles.ImageModelSpec`): a small network at 64 px and ResNet-50 at 224 px differ."""
     if is_text(task):
         return {"head": [1e-3, 3e-3, 1e-2], "full": [3e-5, 1e-4], "scratch": [1e-4, 3e-4]}
-    return {"head": [3e-3, 1e-2, 3e-2], "full": [3e-4, 1e-3, 3e-3], "scratch": [1e-3, 3e-3, 1e-2]}
+    spec = image_model_spec()
+    return {"head": [3e-3, 1e-2, 3e-2], "full": list(spec.finetune_lrs), "scratch": list(spec.scratch_lrs)}
 
 
 # --- the procedure ----------------------------------------------------------------------------

@@ -126,6 +126,11 @@ class PairedTest:
         """True when p < 0.05: the split alone is unlikely to have produced this imbalance."""
         return self.p_value < 0.05
 
+    @property
+    def favours_first(self) -> bool:
+        """True when the first model is the better one on this split: a clear difference, in its favour."""
+        return self.clear and self.only_a > self.only_b
+
 
 def mcnemar(correct_a, correct_b) -> PairedTest:
     """Do two models differ on this split? McNemar's exact test, paired by example.
