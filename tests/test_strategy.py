@@ -92,6 +92,21 @@ def test_image_learning_rate_grids_follow_the_profiles_network(monkeypatch):
     assert max(resnet["scratch"]) < max(lite["scratch"])
 
 
+def test_a_best_rate_at_the_edge_of_its_grid_is_pointed_out(monkeypatch):
+    def fake_finetune(task, strategy_name, epochs, lr, pretrained=True, seed=0, name=None, patience=None):
+        return strategy.Candidate(name or strategy_name, lr, 0.0, model=None, setting=f"lr={lr:g}")  # larger is better
+
+    monkeypatch.setattr(strategy, "finetune", fake_finetune)
+    task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
+    run = strategy.from_scratch(task, learning_rates=[1e-3, 3e-3], verbose=False)
+    assert run.val_by_lr == {1e-3: 1e-3, 3e-3: 3e-3}
+    assert "largest learning rate of its grid (0.003): a larger one might do better" in strategy.edge_note(run)
+    interior = dataclasses.replace(run, val_by_lr={1e-3: 0.5, 3e-3: 0.7, 1e-2: 0.6})
+    assert strategy.edge_note(interior) == ""
+    choice = strategy.Choice([run], [], run)
+    assert "largest learning rate" in strategy.explain(choice)
+
+
 def test_finetune_keeps_the_best_validation_epoch(monkeypatch):
     from tlcourse import models, training
 

@@ -357,9 +357,24 @@ def explain(choice: Choice) -> str:
               if c.history is not None and c.best_epoch == len(c.history.val_acc)]
     lines += [f"{c.name}: learning rates {', '.join(f'{lr:g}' for lr in c.untried)} not tried, the time budget "
               "was spent" for c in choice.tried if c.untried]
+    lines += [edge_note(c) for c in choice.tried if edge_note(c)]
     lines += [f"{name} skipped: it would not finish in the time budget" for name in choice.skipped]
     lines.append("one run with one seed and one split: a choice for this data, not a ranking of the strategies")
     return "\n".join(lines)
+
+
+def edge_note(candidate: Candidate) -> str:
+    """A sentence when the best learning rate is the smallest or largest of those tried: the best rate may
+    then lie outside the grid, and the run kept is not known to be well tuned. Empty otherwise."""
+    rates = sorted(candidate.val_by_lr)
+    if len(rates) < 2:
+        return ""
+    best = max(rates, key=candidate.val_by_lr.get)
+    if best not in (rates[0], rates[-1]):
+        return ""
+    side = "largest" if best == rates[-1] else "smallest"
+    return (f"{candidate.name} was best at the {side} learning rate of its grid ({best:g}): a "
+            f"{'larger' if side == 'largest' else 'smaller'} one might do better")
 
 
 def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verbose: bool = True,
@@ -381,7 +396,11 @@ def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verb
         if verbose:
             print(f"from scratch, lr={lr:g}: validation accuracy {runs[-1].val_accuracy:.3f} "
                   f"(best epoch {runs[-1].best_epoch} of {epochs}, {runs[-1].seconds:.0f} s)")
-    return max(runs, key=lambda run: run.val_accuracy)
+    best = max(runs, key=lambda run: run.val_accuracy)
+    best = dataclasses.replace(best, val_by_lr={lr: run.val_accuracy for lr, run in zip(learning_rates, runs)})
+    if verbose and edge_note(best):
+        print(edge_note(best))
+    return best
 
 
 # --- the simple baselines a practitioner tries first --------------------------------------------
