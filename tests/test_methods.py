@@ -300,6 +300,18 @@ def test_split_features_keeps_every_example_once_and_every_class_in_both_parts()
     assert torch.equal(again["head"], fit["head"]) and not torch.equal(other["head"], fit["head"])
 
 
+def test_probe_by_layer_scores_every_layer_on_every_split():
+    torch.manual_seed(0)
+    labels = torch.arange(200) % 2
+    feats = {"noise": torch.randn(200, 4), "signal": labels[:, None].float() + 0.01 * torch.randn(200, 1),
+             "labels": labels}
+    scores = features.probe_by_layer(feats, splits=[0, 1, 2])
+    assert list(scores) == ["noise", "signal"] and all(len(s) == 3 for s in scores.values())
+    assert scores["signal"] == [1.0, 1.0, 1.0] and max(scores["noise"]) < 0.8
+    fit, val = features.split_features(feats, seed=1)
+    assert scores["noise"][1] == features.linear_probe(fit, val, "noise")  # split k is seed k
+
+
 def test_full_profile_data_sets_can_be_fingerprinted():
     """The feature cache must tell apart the full profile's data sets: a torchvision CIFAR10 (raw uint8
     arrays, a transform) and the digits upscaled per item. Before, it raised a TypeError on both."""

@@ -184,6 +184,29 @@ def test_explanation_flags_a_run_that_peaked_at_its_last_epoch():
     assert "best at its last epoch (3)" in text
 
 
+def test_explanation_flags_a_run_the_epoch_limit_ended_before_early_stopping_could():
+    def run(best_epoch, epochs_run):
+        history = type("H", (), {"val_acc": [0.5] * epochs_run})()
+        return strategy.Candidate("full", 0.9, 1.0, None, best_epoch=best_epoch, history=history, epoch_limit=10,
+                                  patience=2)
+
+    def text(c):
+        return strategy.explain(strategy.Choice([c], [], c, n_val=30))
+
+    # best at epoch 9 of a 10-epoch limit: patience 2 could not fire, so it may still have been improving
+    assert "ran to its limit of 10 epochs" in text(run(9, 10)) and "best epoch 9" in text(run(9, 10))
+    assert "ran to its limit" not in text(run(6, 8))  # stopped early at epoch 8: it had stopped improving
+    assert "ran to its limit" not in text(run(8, 10))  # best at 8, two epochs without improvement: it fired at 10
+
+
+def test_a_best_regularisation_strength_at_the_edge_of_its_grid_is_pointed_out():
+    probe = strategy.Candidate("probe", 0.8, 1.0, None, setting="C=10", val_by_c={0.1: 0.5, 1.0: 0.7, 10.0: 0.8})
+    assert "largest C of its grid (10)" in strategy.edge_note(probe)
+    baseline = strategy.SimpleBaseline("TF-IDF", "C=0.1", 0.7, None, val_by_c={0.1: 0.7, 1.0: 0.6, 10.0: 0.5})
+    assert "smallest C of its grid (0.1)" in strategy.edge_note(baseline)
+    assert strategy.edge_note(dataclasses.replace(probe, val_by_c={0.1: 0.5, 1.0: 0.9, 10.0: 0.8})) == ""
+
+
 class _Untouchable(torch.utils.data.Dataset):
     """A test split that fails the moment anything reads it."""
 

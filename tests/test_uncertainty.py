@@ -17,6 +17,8 @@ def test_wilson_interval_matches_known_values():
 def test_noise_report_says_when_one_split_cannot_tell_scores_apart():
     close = uncertainty.split_noise_report({"probe": 0.622, "tf-idf": 0.578}, 45)
     assert "cannot tell" in close and "28 of 45" in close
+    # overlapping intervals do not mean "no difference": a paired test on the same examples can still find one
+    assert "unpaired" in close and "paired test" in close
     far = uncertainty.split_noise_report({"probe": 0.95, "pixels": 0.30}, 200)
     assert "overlaps no other" in far
 
@@ -79,6 +81,8 @@ def test_mcnemar_counts_the_examples_only_one_model_gets_right_and_gives_the_exa
     balanced = uncertainty.mcnemar([True, False] * 5, [False, True] * 5)
     assert balanced.p_value == 1.0 and not balanced.clear  # as many wins as losses: no evidence either way
     assert not uncertainty.mcnemar([True] * 4, [True] * 4).clear  # no disagreement at all: nothing to test
+    tiny = uncertainty.mcnemar([True] * 30, [False] * 30)
+    assert "p < 0.001" in str(tiny) and "p = 0.000" not in str(tiny)  # a p-value is never zero
     with pytest.raises(ValueError, match="same examples"):
         uncertainty.mcnemar([True, False], [True])
 

@@ -223,3 +223,15 @@ def split_features(feats: dict[str, torch.Tensor], val_fraction: float = 0.2, se
 def linear_probe(train: dict, test: dict, layer: str, max_iter: int = 2000) -> float:
     """Accuracy on ``test`` (a validation or a test part) of a linear probe fitted on one layer of ``train``."""
     return probe_accuracy(train[layer], train["labels"], test[layer], test["labels"], max_iter)
+
+
+def probe_by_layer(feats: dict[str, torch.Tensor], splits, val_fraction: float = 0.2) -> dict[str, list[float]]:
+    """Validation accuracy of a linear probe on every layer, once per split of ``feats`` (``splits``: the
+    seeds of :func:`split_features`). The spread over splits is the noise a choice of layer has to beat."""
+    layers = [name for name in feats if name != "labels"]
+    scores = {layer: [] for layer in layers}
+    for split in splits:
+        fit, val = split_features(feats, val_fraction, seed=split)
+        for layer in layers:
+            scores[layer].append(linear_probe(fit, val, layer))
+    return scores

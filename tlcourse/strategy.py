@@ -50,6 +50,9 @@ class Candidate:
     tokenizer: object = None  # text models only
     setting: str = ""  # the hyperparameter chosen on validation, e.g. "lr=0.001" or "C=0.1"
     val_by_lr: dict = field(default_factory=dict)  # fine-tuning: validation accuracy at each learning rate tried
+    val_by_c: dict = field(default_factory=dict)  # the probe: validation accuracy at each strength C tried
+    epoch_limit: int | None = None  # fine-tuning: the most epochs a run was allowed ...
+    patience: int | None = None  # ... and the epochs without improvement that stop it early
     untried: list = field(default_factory=list)  # learning rates of its grid the time budget left no room for
 
 
@@ -154,7 +157,7 @@ def _cached_head_inputs(name: str, model, loader, dataset_key, cache_folder):
     return computed["x"].numpy(), computed["labels"].numpy()
 
 
-STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # the values of logistic regression's C tried on validation
+STRENGTHS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)  # logistic regression's C tried on validation: 10^5 wide
 
 
 def try_probe(task, seed: int = 0, cache_folder=None, strengths=STRENGTHS) -> Candidate:
@@ -170,7 +173,7 @@ def try_probe(task, seed: int = 0, cache_folder=None, strengths=STRENGTHS) -> Ca
     best = int(np.argmax(scores))  # the regularisation strength C is chosen on validation
     fold_probe_into_head(model, probes[best])
     return Candidate("probe", float(scores[best]), time.perf_counter() - started, model, tokenizer=tokenizer,
-                     setting=f"C={strengths[best]:g}")
+                     setting=f"C={strengths[best]:g}", val_by_c=dict(zip(strengths, map(float, scores))))
 
 
 def _data_key(task, split: str):
@@ -203,7 +206,7 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
                            keep_best=True, patience=patience, **options)
     best = history.best_epoch
     return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
-                     best, history, tokenizer, setting=f"lr={lr:g}")
+                     best, history, tokenizer, setting=f"lr={lr:g}", epoch_limit=epochs, patience=patience)
 
 
 def default_learning_rates(task) -> dict[str, list[float]]:
@@ -352,9 +355,7 @@ def explain(choice: Choice) -> str:
             lines.append(f"{c.name} scored {gap:+.3f}{in_examples} but within the tie margin, and costs more time")
         else:
             lines.append(f"{c.name} scored {-gap:.3f} lower on validation{in_examples}")
-    lines += [f"{c.name} was best at its last epoch ({c.best_epoch}): it may still have been improving, more "
-              "epochs could change the choice" for c in choice.tried
-              if c.history is not None and c.best_epoch == len(c.history.val_acc)]
+    lines += [epoch_note(c) for c in choice.tried if epoch_note(c)]
     lines += [f"{c.name}: learning rates {', '.join(f'{lr:g}' for lr in c.untried)} not tried, the time budget "
               "was spent" for c in choice.tried if c.untried]
     lines += [edge_note(c) for c in choice.tried if edge_note(c)]
@@ -363,17 +364,39 @@ def explain(choice: Choice) -> str:
     return "\n".join(lines)
 
 
-def edge_note(candidate: Candidate) -> str:
-    """A sentence when the best learning rate is the smallest or largest of those tried: the best rate may
-    then lie outside the grid, and the run kept is not known to be well tuned. Empty otherwise."""
-    rates = sorted(candidate.val_by_lr)
-    if len(rates) < 2:
+def epoch_note(candidate: Candidate) -> str:
+    """A sentence when a run may have been stopped while still improving: its best epoch is its last, or it ran
+    to its epoch limit with its best epoch too late for early stopping to fire. Empty otherwise."""
+    if candidate.history is None or candidate.best_epoch is None:
         return ""
-    best = max(rates, key=candidate.val_by_lr.get)
-    if best not in (rates[0], rates[-1]):
+    ran, best, patience = len(candidate.history.val_acc), candidate.best_epoch, candidate.patience
+    if best == ran:
+        return (f"{candidate.name} was best at its last epoch ({best}): it may still have been improving, more "
+                "epochs could change the choice")
+    if patience and ran == candidate.epoch_limit and best > ran - patience:
+        return (f"{candidate.name} ran to its limit of {ran} epochs, best epoch {best}: early stopping (patience "
+                f"{patience}) could not fire, so it may still have been improving; more epochs could change the choice")
+    return ""
+
+
+def edge_note(candidate) -> str:
+    """A sentence when the best learning rate or strength ``C`` is the smallest or largest of those tried: the
+    best value may then lie outside the grid, and the run kept is not known to be well tuned. Empty otherwise.
+    Works for a :class:`Candidate` and a :class:`SimpleBaseline`."""
+    notes = [_grid_edge(candidate.name, what, scores) for what, scores in
+             [("learning rate", getattr(candidate, "val_by_lr", {})), ("C", getattr(candidate, "val_by_c", {}))]]
+    return "; ".join(note for note in notes if note)
+
+
+def _grid_edge(name: str, what: str, scores: dict) -> str:
+    values = sorted(scores)
+    if len(values) < 2:
         return ""
-    side = "largest" if best == rates[-1] else "smallest"
-    return (f"{candidate.name} was best at the {side} learning rate of its grid ({best:g}): a "
+    best = max(values, key=scores.get)
+    if best not in (values[0], values[-1]):
+        return ""
+    side = "largest" if best == values[-1] else "smallest"
+    return (f"{name} was best at the {side} {what} of its grid ({best:g}): a "
             f"{'larger' if side == 'largest' else 'smaller'} one might do better")
 
 
@@ -398,8 +421,9 @@ def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verb
                   f"(best epoch {runs[-1].best_epoch} of {epochs}, {runs[-1].seconds:.0f} s)")
     best = max(runs, key=lambda run: run.val_accuracy)
     best = dataclasses.replace(best, val_by_lr={lr: run.val_accuracy for lr, run in zip(learning_rates, runs)})
-    if verbose and edge_note(best):
-        print(edge_note(best))
+    for note in [edge_note(best), epoch_note(best)] if verbose else []:
+        if note:
+            print(note)
     return best
 
 
@@ -426,6 +450,7 @@ class SimpleBaseline:
     setting: str
     val_accuracy: float
     pipeline: object
+    val_by_c: dict = field(default_factory=dict)  # validation accuracy at each strength C tried
 
     def test_accuracy(self, task, test_inputs=None) -> float:
         """Accuracy on the test split: call it once, at the end. ``test_inputs``: the split as
@@ -473,7 +498,8 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0, val_inputs=None) -
     best = int(np.argmax(scores))
     name = "TF-IDF + logistic regression" if is_text(task) else "logistic regression on pixels"
     setting = f"C={fitted[best][0]:g}" if is_text(task) else f"{PIXEL_SIZE}x{PIXEL_SIZE} px, C={fitted[best][0]:g}"
-    return SimpleBaseline(name, setting, float(scores[best]), fitted[best][1])
+    return SimpleBaseline(name, setting, float(scores[best]), fitted[best][1],
+                          val_by_c={c: float(score) for (c, _), score in zip(fitted, scores)})
 
 
 def simple_baseline_over_seeds(task, n_labels: int, seeds, strengths=STRENGTHS) -> list[float]:

@@ -39,8 +39,9 @@ def split_noise(n: int, difference: bool = False) -> float:
 def split_noise_report(scores: dict[str, float], n: int) -> str:
     """Each accuracy with its count and 95% interval, and whether the best one's interval overlaps the others'.
 
-    Overlapping intervals are a rough, conservative check: they mean this split alone cannot tell
-    the two apart. Separate intervals are still one run with one seed.
+    Overlapping intervals are a rough, conservative check: compared as two separate accuracies, this
+    split cannot tell the two apart; a paired test (:func:`mcnemar`) on the same examples can still do so.
+    Separate intervals are still one run with one seed.
     """
     intervals = {name: wilson_interval(score, n) for name, score in scores.items()}
     lines = [f"{name}: {score:.3f} ({round(score * n)} of {n}; 95% interval {intervals[name][0]:.2f}-"
@@ -54,7 +55,8 @@ def split_noise_report(scores: dict[str, float], n: int) -> str:
     overlapping = [name for name in scores if name != best and intervals[name][1] >= intervals[best][0]]
     if overlapping:
         lines.append(f"{best} scored highest, but its interval overlaps that of {', '.join(overlapping)}: "
-                     f"on {n} examples this split cannot tell them apart")
+                     f"unpaired, {n} examples cannot tell them apart (a paired test on the same examples can be "
+                     "sharper)")
     else:
         lines.append(f"{best} scored highest and its interval overlaps no other (still one run with one seed)")
     return "\n".join(lines)
@@ -119,7 +121,7 @@ class PairedTest:
 
     def __str__(self) -> str:
         return (f"right only for the first on {self.only_a} of {self.n}, only for the second on {self.only_b}; "
-                f"McNemar's exact p = {self.p_value:.3f}")
+                f"McNemar's exact {'p < 0.001' if self.p_value < 0.0005 else f'p = {self.p_value:.3f}'}")
 
     @property
     def clear(self) -> bool:
