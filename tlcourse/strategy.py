@@ -215,7 +215,7 @@ def default_learning_rates(task) -> dict[str, list[float]]:
     larger ones. Rates a factor of ~3 apart; the whole-network grids are the profile's image model's own
     (:class:`~tlcourse.profiles.ImageModelSpec`): a small network at 64 px and ResNet-50 at 224 px differ."""
     if is_text(task):
-        return {"head": [1e-3, 3e-3, 1e-2], "full": [3e-5, 1e-4], "scratch": [1e-4, 3e-4]}
+        return {"head": [3e-3, 1e-2, 3e-2], "full": [3e-5, 1e-4], "scratch": [1e-4, 3e-4]}
     spec = image_model_spec()
     return {"head": [3e-3, 1e-2, 3e-2], "full": list(spec.finetune_lrs), "scratch": list(spec.scratch_lrs)}
 
