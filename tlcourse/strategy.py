@@ -355,10 +355,10 @@ def explain(choice: Choice) -> str:
             lines.append(f"{c.name} scored {gap:+.3f}{in_examples} but within the tie margin, and costs more time")
         else:
             lines.append(f"{c.name} scored {-gap:.3f} lower on validation{in_examples}")
-    lines += [epoch_note(c) for c in choice.tried if epoch_note(c)]
+    lines += [note for note in map(epoch_note, choice.tried) if note]
     lines += [f"{c.name}: learning rates {', '.join(f'{lr:g}' for lr in c.untried)} not tried, the time budget "
               "was spent" for c in choice.tried if c.untried]
-    lines += [edge_note(c) for c in choice.tried if edge_note(c)]
+    lines += [note for note in map(edge_note, choice.tried) if note]
     lines += [f"{name} skipped: it would not finish in the time budget" for name in choice.skipped]
     lines.append("one run with one seed and one split: a choice for this data, not a ranking of the strategies")
     return "\n".join(lines)
