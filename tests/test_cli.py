@@ -95,3 +95,5 @@ def test_run_reports_each_notebooks_slowest_cell(tmp_path):
     slowest = json.loads((out / "results.json").read_text())["96_slow_cell"]["slowest_cell"]
     assert slowest["cell"] == 1 and 1.4 <= slowest["seconds"] < 10
     assert "slowest cell: cell 1," in result.stdout
+    every = json.loads((out / "results.json").read_text())["96_slow_cell"]["cell_seconds"]
+    assert set(every) == {"0", "1", "2"} and every["1"] == slowest["seconds"]  # where a notebook's minutes go

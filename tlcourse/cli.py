@@ -358,6 +358,7 @@ def _run_one(path: Path, name: str, raw: Path, out_dir: Path | None, in_place: b
     if cell_seconds:  # the course's time budget limits each cell too
         slowest = max(cell_seconds, key=cell_seconds.get)
         entry["slowest_cell"] = {"cell": slowest, "seconds": round(cell_seconds[slowest], 1)}
+        entry["cell_seconds"] = {index: round(seconds, 1) for index, seconds in cell_seconds.items()}  # where time goes
     if not entry["ok"]:
         entry["error"] = error or unreadable
     return entry, notebook
