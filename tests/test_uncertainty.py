@@ -94,3 +94,13 @@ def test_a_paired_test_favours_the_first_model_only_when_it_is_clear_and_the_fir
     assert second_better.clear and not second_better.favours_first  # clear, but the other way round
     close = uncertainty.mcnemar([True] * 3 + [False], [False] * 3 + [True])
     assert close.only_a > close.only_b and not close.favours_first  # ahead, but within the noise (p = 0.625)
+
+
+def test_a_paired_test_words_its_verdict_from_the_first_models_side():
+    """One wording for 'better / worse / not established' wherever a notebook prints a McNemar verdict."""
+    first_better = uncertainty.mcnemar([True] * 9 + [False], [False] * 9 + [True])
+    second_better = uncertainty.mcnemar([False] * 9 + [True], [True] * 9 + [False])
+    close = uncertainty.mcnemar([True] * 3 + [False], [False] * 3 + [True])
+    assert first_better.verdict == "better on this split (p < 0.05)"
+    assert second_better.verdict == "worse on this split (p < 0.05)"
+    assert close.verdict == "this split does not establish a difference"

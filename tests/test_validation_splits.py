@@ -36,8 +36,8 @@ def test_quick_text_validation_is_held_out_of_training_and_stratified():
 
 
 def test_validation_never_takes_more_than_a_fifth_of_the_training_pool():
-    assert data.validation_size(60_000, 5000) == 5000
-    assert data.validation_size(100, 5000) == 20
+    assert data.held_out_count(60_000, 5000) == 5000
+    assert data.held_out_count(100, 5000) == 20
 
 
 class _Unreadable(Dataset):

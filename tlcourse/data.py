@@ -260,7 +260,7 @@ def digits_task(spec=None, profile: str | None = None, style: str = "mnist", see
         train_x, test_x = blend_with_photos(train_x, seed=seed), blend_with_photos(test_x, seed=seed + 1)
     elif style != "mnist":
         raise ValueError(f"Unknown digit style {style!r}: use 'mnist' or 'mnist_m'.")
-    n_val = validation_size(len(train_y), DIGIT_VALIDATION[get_profile(profile)])  # the pool's last digits
+    n_val = held_out_count(len(train_y), DIGIT_VALIDATION[get_profile(profile)])  # the pool's last digits
     train = _digit_dataset(train_x[:-n_val], train_y[:-n_val], spec)
     val = _digit_dataset(train_x[-n_val:], train_y[-n_val:], spec)
     test = _digit_dataset(test_x, test_y, spec)
@@ -271,7 +271,7 @@ def digits_task(spec=None, profile: str | None = None, style: str = "mnist", see
 DIGIT_VALIDATION = {"quick": 500, "full": 5000}  # digits held out of training for choices
 
 
-def validation_size(n_available: int, wanted: int) -> int:
+def held_out_count(n_available: int, wanted: int) -> int:
     """``wanted`` examples for validation, but never more than a fifth of the pool they are taken from."""
     return max(1, min(wanted, n_available // 5))
 
@@ -345,7 +345,7 @@ def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
     train_all = CIFAR10(root, train=True, transform=train_tf)
     unaugmented = CIFAR10(root, train=True, transform=test_tf)
     order = torch.randperm(len(train_all), generator=torch.Generator().manual_seed(0)).tolist()
-    n_val = validation_size(len(train_all), CIFAR10_VALIDATION)
+    n_val = held_out_count(len(train_all), CIFAR10_VALIDATION)
     train = Subset(train_all, sorted(order[:-n_val]))
     val = Subset(unaugmented, sorted(order[-n_val:]))
     test = CIFAR10(root, train=False, transform=test_tf)
@@ -413,7 +413,7 @@ def text_task(profile: str | None = None, n_train: int | None = None, n_test: in
         test_texts, test_labels = splits["validation"]["sentence"], splits["validation"]["label"]
         name = "sst2"
     train_texts, val_texts, train_labels, val_labels = train_test_split(
-        list(train_texts), list(train_labels), test_size=validation_size(len(train_labels), TEXT_VALIDATION[profile]),
+        list(train_texts), list(train_labels), test_size=held_out_count(len(train_labels), TEXT_VALIDATION[profile]),
         stratify=list(train_labels),
         random_state=seed)
     n_train, n_val, n_test = (scaled(min(n or len(labels), len(labels)), SMOKE_SPLIT)

@@ -133,6 +133,13 @@ class PairedTest:
         """True when the first model is the better one on this split: a clear difference, in its favour."""
         return self.clear and self.only_a > self.only_b
 
+    @property
+    def verdict(self) -> str:
+        """The result in words, from the first model's side: better, worse, or not established here."""
+        if not self.clear:
+            return "this split does not establish a difference"
+        return f"{'better' if self.favours_first else 'worse'} on this split (p < 0.05)"
+
 
 def mcnemar(correct_a, correct_b) -> PairedTest:
     """Do two models differ on this split? McNemar's exact test, paired by example.
