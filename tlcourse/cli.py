@@ -355,10 +355,10 @@ def _run_one(path: Path, name: str, raw: Path, out_dir: Path | None, in_place: b
     numbers, unreadable = _read_numbers(raw)
     entry = {"ok": ok and unreadable is None, "seconds": round(seconds, 1), "profile": get_profile(),
              "results": numbers}
-    if cell_seconds:  # the course's time budget limits each cell too
+    if cell_seconds:  # the course's time budget limits each cell too; every cell's seconds say where time goes
+        entry["cell_seconds"] = {index: round(seconds, 1) for index, seconds in cell_seconds.items()}
         slowest = max(cell_seconds, key=cell_seconds.get)
-        entry["slowest_cell"] = {"cell": slowest, "seconds": round(cell_seconds[slowest], 1)}
-        entry["cell_seconds"] = {index: round(seconds, 1) for index, seconds in cell_seconds.items()}  # where time goes
+        entry["slowest_cell"] = {"cell": slowest, "seconds": entry["cell_seconds"][slowest]}
     if not entry["ok"]:
         entry["error"] = error or unreadable
     return entry, notebook
