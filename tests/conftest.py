@@ -15,6 +15,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # environment); in a learner's own run it only prints and records the verdict (tlcourse.profiles.claims_are_strict).
 os.environ.setdefault("TLCOURSE_STRICT_CLAIMS", "1")
 
+# pytest runs in two processes (pytest-xdist: `-n auto --dist loadfile` in pyproject.toml; each notebook and each test
+# file stays in one process, in order), each with half the cores for torch. Two torch threads on one training run are
+# far from twice as fast: on the course's 2-core machine one quick-profile run took 31 s with 2 threads and 42 s with
+# 1, so two one-thread processes get through about 1.5x the work of one two-thread process. The notebooks' kernels
+# and the course's own subprocesses inherit the thread count from this environment.
+TEST_PROCESSES = 2
+
+
+def pytest_xdist_auto_num_workers(config):
+    return min(TEST_PROCESSES, os.cpu_count() or 1)
+
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # a worker process, started before anything imports torch
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, _threads)
+
 # After a cell has finished, nbval reads the cell's outputs and gives up when none arrives within 5 seconds, a
 # constant of its own (IPyNbCell.output_timeout). On a loaded 2-core machine the kernel's messages can lag longer:
 # "Timeout of 5 seconds exceeded waiting for output" failed notebooks 01 and 06 in a run beside other jobs, although
