@@ -27,8 +27,13 @@ def pytest_xdist_auto_num_workers(config):
     return min(TEST_PROCESSES, os.cpu_count() or 1)
 
 
+def torch_threads_per_process(processes: int) -> int:
+    """The cores shared out among ``processes`` test processes, at least one each."""
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # a worker process, started before anything imports torch
-    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    _threads = str(torch_threads_per_process(int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_variable, _threads)
 

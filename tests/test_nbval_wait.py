@@ -1,4 +1,11 @@
-"""nbval's wait for a finished cell's output is raised from its own 5 s (see tests/conftest.py)."""
+"""nbval's wait for a finished cell's output is raised from its own 5 s, and each test process gets its share of the
+cores (see tests/conftest.py)."""
+
+import os
+import subprocess
+import sys
+
+import torch
 
 import conftest
 
@@ -21,14 +28,8 @@ def test_nbval_waits_longer_for_a_finished_cells_output():
 def test_each_test_process_gives_torch_its_share_of_the_cores():
     """pytest runs in test processes (pytest-xdist); each one, its notebooks' kernels and its subprocesses use the
     cores divided by the number of processes, never the oversubscribed default of all cores per process."""
-    import os
-    import subprocess
-    import sys
-
-    import torch
-
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    expected = max(1, (os.cpu_count() or 1) // int(workers)) if workers else torch.get_num_threads()
+    expected = conftest.torch_threads_per_process(int(workers)) if workers else torch.get_num_threads()
     in_a_kernel = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
                                  capture_output=True, text=True, check=True).stdout.strip()
     assert torch.get_num_threads() == int(in_a_kernel) == expected
