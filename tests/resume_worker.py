@@ -3,7 +3,9 @@
     python resume_worker.py OUT_WEIGHTS [CHECKPOINT]
 
 Trains a small network with dropout on shuffled data (so the random state matters), slowly enough
-that the test can kill it between two checkpoints, then saves the final weights. It prints how
+that the test can kill it between two checkpoints, then saves the final weights. The run is driven by
+callbacks with state of their own: early stopping's memory of the best epoch (``keep_best``) must survive
+the kill for the resumed run to end with the same weights. It prints how
 many epochs this process itself trained, so the test can tell a resumed run from a fresh one.
 """
 
@@ -15,15 +17,18 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from tlcourse import data, training
+from tlcourse.recipe import Recipe
+
+from epoch_callback import EachEpoch
 
 EPOCHS = 6
 
 
-def blobs(n=384, classes=4, dim=8):
-    generator = torch.Generator().manual_seed(0)
-    centres = torch.randn(classes, dim, generator=generator) * 2
+def blobs(n=384, classes=4, dim=8, noise_seed=0):
+    centres = torch.randn(classes, dim, generator=torch.Generator().manual_seed(0)) * 2
     labels = torch.arange(n) % classes
-    return TensorDataset(centres[labels] + torch.randn(n, dim, generator=generator), labels)
+    noise = torch.randn(n, dim, generator=torch.Generator().manual_seed(noise_seed)) * 2
+    return TensorDataset(centres[labels] + noise, labels)
 
 
 def slow_cross_entropy(model, inputs, labels):
@@ -36,10 +41,12 @@ def main(out: str, checkpoint: str | None) -> None:
     model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 4))
     loader = data.make_loader(blobs(), 32, shuffle=True, seed=1)
     epochs_here = []
-    training.fit(model, loader, epochs=EPOCHS, lr=1e-2, loss_fn=slow_cross_entropy, checkpoint=checkpoint,
-                 on_epoch_start=epochs_here.append, progress=False, seed=0)
+    recipe = Recipe(epochs=EPOCHS, lr=1e-2, seed=0, keep_best=True)
+    history = training.fit(model, loader, recipe, val_loader=data.make_loader(blobs(96, noise_seed=1), 96),
+                           loss_fn=slow_cross_entropy, checkpoint=checkpoint, callbacks=[EachEpoch(epochs_here.append)],
+                           progress=False)
     torch.save(model.state_dict(), out)
-    print(f"trained {len(epochs_here)} epochs in this process")
+    print(f"trained {len(epochs_here)} epochs in this process; best epoch {history.best_epoch}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import torch
 
 import stand_ins
 from tlcourse import assets, data, experiments, models, profiles, training
+from tlcourse.recipe import Recipe
 
 
 @pytest.fixture
@@ -75,6 +76,6 @@ def test_full_text_path_bert_on_sst2(full_profile, monkeypatch):
     model, tok = models.text_classifier(num_labels=2)
     assert model.config.hidden_size == 32  # the stand-in, found through the asset registry
     loader = data.text_loader(task.train_texts, task.train_labels, tok, 8, 16, shuffle=True)
-    history = training.fit(model, loader, epochs=1, lr=1e-3,
+    history = training.fit(model, loader, Recipe(epochs=1, lr=1e-3),
                            val_loader=data.text_loader(task.val_texts, task.val_labels, tok, 8, 16))
     assert len(history.val_acc) == 1

@@ -10,6 +10,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from tlcourse import data, features, freezing, models, training
+from tlcourse.callbacks import FitState
+from tlcourse.recipe import Recipe
 from tlcourse.methods import compression, dann, distillation, regularization
 from tlcourse.methods.gradient_reversal import GradientReversal, reverse_gradient
 
@@ -45,11 +47,11 @@ def test_frozen_batchnorm_statistics_stay_fixed_in_fit(cnn):
     before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     loader = data.make_loader(TensorDataset(x, y), 8, shuffle=True)
-    training.fit(model, loader, epochs=1, lr=1e-2)
+    training.fit(model, loader, Recipe(epochs=1, lr=1e-2))
     after = {k: v.cpu() for k, v in model.state_dict().items()}  # fit moved the model to the GPU, if there is one
     assert all(torch.equal(before[k], after[k]) for k in before)
     # and with frozen_batchnorm="train" they drift: the test can fail
-    training.fit(model, loader, epochs=1, lr=1e-2, frozen_batchnorm="train")
+    training.fit(model, loader, Recipe(epochs=1, lr=1e-2, frozen_batchnorm="train"))
     assert not all(torch.equal(before[k], model.state_dict()[k].cpu()) for k in before)
 
 
@@ -65,8 +67,9 @@ def test_gradual_unfreezing_adds_blocks(cnn):
     model = copy.deepcopy(cnn)
     options = freezing.apply_strategy(model, "gradual", lr=1e-3, blocks_per_epoch=2)
     counts = []
+    (unfreezing,) = options["callbacks"]
     for epoch in range(3):
-        options["on_epoch_start"](epoch)
+        unfreezing.before_epoch(FitState(model, optimizer=None, history=None, epochs=3, epoch=epoch))
         counts.append(freezing.count_trainable(model))
     assert counts[0] < counts[1] < counts[2]
 
@@ -273,8 +276,8 @@ def test_teacher_logits_computed_once_train_like_asking_the_teacher_every_batch(
     def student_after(dataset, loss_fn):
         torch.manual_seed(1)
         student = nn.Linear(4, 3)
-        training.fit(student, data.make_loader(dataset, 16, shuffle=True, seed=2, workers=0), epochs=3,
-                     lr=1e-2, loss_fn=loss_fn, progress=False)
+        training.fit(student, data.make_loader(dataset, 16, shuffle=True, seed=2, workers=0), Recipe(epochs=3, lr=1e-2),
+                     loss_fn=loss_fn, progress=False)
         return student
 
     every_batch = student_after(examples, DistillationLoss(teacher, temperature=2.0, alpha=0.5))

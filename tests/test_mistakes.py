@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from tlcourse import assets, data, models, training
+from tlcourse.recipe import Recipe
 from tlcourse.data import make_loader
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ def test_nan_input_stops_training_with_weights_left_finite():
     x[5, 2] = float("nan")
     model = nn.Linear(4, 2)
     with pytest.raises(FloatingPointError, match=r"epoch 1, step 1.*(input|learning rate)"):
-        training.fit(model, _loader(x, y), epochs=2, progress=False)
+        training.fit(model, _loader(x, y), Recipe(epochs=2), progress=False)
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
@@ -153,8 +154,7 @@ def test_huge_learning_rate_stops_at_the_first_non_finite_loss():
     x, y = _blobs()
     model = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2))
     with pytest.raises(FloatingPointError, match="learning rate"):
-        training.fit(model, _loader(x * 1e3, y), epochs=20, lr=1e6, optimizer="sgd", grad_clip=None,
-                     progress=False)
+        training.fit(model, _loader(x * 1e3, y), Recipe(epochs=20, lr=1e6, optimizer="sgd", grad_clip=None), progress=False)
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
@@ -162,13 +162,13 @@ def test_fit_refuses_bad_arguments():
     x, y = _blobs()
     model = nn.Linear(4, 2)
     with pytest.raises(ValueError, match="epochs"):
-        training.fit(model, _loader(x, y), epochs=0, progress=False)
+        training.fit(model, _loader(x, y), Recipe(epochs=0), progress=False)
     with pytest.raises(ValueError, match="warmup"):
-        training.fit(model, _loader(x, y), epochs=1, warmup=2, progress=False)
+        training.fit(model, _loader(x, y), Recipe(epochs=1, warmup=2), progress=False)
     other = nn.Linear(4, 2)
     with pytest.raises(ValueError, match="another model"):
-        training.fit(model, _loader(x, y), epochs=1, optimizer=torch.optim.SGD(other.parameters(), lr=0.1),
-                     progress=False)
+        training.fit(model, _loader(x, y), Recipe(epochs=1),
+                     optimizer=torch.optim.SGD(other.parameters(), lr=0.1), progress=False)
 
 
 def test_resume_with_changed_settings_is_refused(tmp_path):
@@ -179,12 +179,12 @@ def test_resume_with_changed_settings_is_refused(tmp_path):
         torch.manual_seed(0)
         return nn.Linear(4, 2)
 
-    training.fit(model(), _loader(x, y), epochs=2, lr=1e-2, checkpoint=checkpoint, progress=False)
+    training.fit(model(), _loader(x, y), Recipe(epochs=2, lr=1e-2), checkpoint=checkpoint, progress=False)
     with pytest.raises(ValueError, match=r"epochs=2.*epochs=1|lr"):
-        training.fit(model(), _loader(x, y), epochs=1, lr=1e-2, checkpoint=checkpoint, progress=False)
+        training.fit(model(), _loader(x, y), Recipe(epochs=1, lr=1e-2), checkpoint=checkpoint, progress=False)
     with pytest.raises(ValueError, match="lr"):
-        training.fit(model(), _loader(x, y), epochs=2, lr=5e-2, checkpoint=checkpoint, progress=False)
-    same = training.fit(model(), _loader(x, y), epochs=2, lr=1e-2, checkpoint=checkpoint, progress=False)
+        training.fit(model(), _loader(x, y), Recipe(epochs=2, lr=5e-2), checkpoint=checkpoint, progress=False)
+    same = training.fit(model(), _loader(x, y), Recipe(epochs=2, lr=1e-2), checkpoint=checkpoint, progress=False)
     assert same.epoch == [1, 2]
 
 
@@ -196,22 +196,22 @@ def test_resume_with_changed_settings_is_refused(tmp_path):
 def test_wrong_label_format_is_explained(labels, hint):
     x, y = _blobs()
     with pytest.raises(ValueError, match=hint):
-        training.fit(nn.Linear(4, 2), _loader(x, labels(y)), epochs=1, progress=False)
+        training.fit(nn.Linear(4, 2), _loader(x, labels(y)), Recipe(epochs=1), progress=False)
 
 
 def test_unusable_checkpoints_are_explained(tmp_path):
     x, y = _blobs()
     model = nn.Linear(4, 2)
     sgd_run = tmp_path / "sgd.pt"
-    training.fit(model, _loader(x, y), epochs=1, optimizer="sgd", checkpoint=sgd_run, progress=False)
+    training.fit(model, _loader(x, y), Recipe(epochs=1, optimizer="sgd"), checkpoint=sgd_run, progress=False)
     plain = tmp_path / "plain.pt"
     torch.save(model.state_dict(), plain)
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint at all" * 10)
     for path, words in [(sgd_run, "sgd"), (plain, "plain model weights"), (corrupt, "damaged")]:
         with pytest.raises(ValueError, match=words) as info:
-            training.fit(nn.Linear(4, 2), _loader(x, y), epochs=1, optimizer="adamw", checkpoint=path,
-                         progress=False)
+            training.fit(nn.Linear(4, 2), _loader(x, y), Recipe(epochs=1, optimizer="adamw"),
+                         checkpoint=path, progress=False)
         assert str(path) in str(info.value) and "weights_only=False" not in str(info.value)
 
 

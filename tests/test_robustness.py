@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tlcourse import data, experiments, models, training
+from tlcourse.recipe import Recipe
 from tlcourse.assets import AssetUnavailableError
 
 WORKER = Path(__file__).with_name("resume_worker.py")
@@ -120,7 +121,7 @@ def test_out_of_memory_suggests_a_smaller_batch():
 
     dataset = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))
     with pytest.raises(torch.cuda.OutOfMemoryError, match="smaller batch_size.*TLCOURSE_PROFILE=quick"):
-        training.fit(torch.nn.Linear(4, 2), data.make_loader(dataset, 4), epochs=1, loss_fn=exhausts_the_gpu)
+        training.fit(torch.nn.Linear(4, 2), data.make_loader(dataset, 4), Recipe(epochs=1), loss_fn=exhausts_the_gpu)
 
 
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

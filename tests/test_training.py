@@ -6,6 +6,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from tlcourse import data, training
+from tlcourse.callbacks import Callback, StopTraining
+from tlcourse.recipe import Recipe
+
+from epoch_callback import EachEpoch
 
 
 def blobs(n=400, classes=4, dim=8, seed=0):
@@ -23,8 +27,8 @@ def test_fit_learns_a_tiny_problem():
     train, test = blobs(seed=0), blobs(seed=0)
     torch.manual_seed(0)
     model = small_net()
-    history = training.fit(model, data.make_loader(train, 32, shuffle=True), epochs=5, lr=1e-2,
-                           val_loader=data.make_loader(test, 100), seed=0)
+    history = training.fit(model, data.make_loader(train, 32, shuffle=True), Recipe(epochs=5, lr=1e-2, seed=0),
+                           val_loader=data.make_loader(test, 100))
     assert history.final_val_acc > 0.95
     assert history.train_loss[-1] < history.train_loss[0]
     assert len(history.epoch) == len(history.seconds) == 5
@@ -53,7 +57,7 @@ def test_checkpoint_resume_continues_where_it_stopped(tmp_path, monkeypatch):
         torch.manual_seed(0)
         model = small_net()
         loader = data.make_loader(train, 32, shuffle=True, seed=5)
-        history = training.fit(model, loader, epochs=4, lr=1e-2, checkpoint=checkpoint)
+        history = training.fit(model, loader, Recipe(epochs=4, lr=1e-2), checkpoint=checkpoint)
         return model, history
 
     reference, reference_history = run(None)
@@ -68,17 +72,17 @@ def test_checkpoint_resume_continues_where_it_stopped(tmp_path, monkeypatch):
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     checkpoint = tmp_path / "other.pt"
-    training.fit(small_net(), data.make_loader(blobs(), 64), epochs=1, checkpoint=checkpoint)
+    training.fit(small_net(), data.make_loader(blobs(), 64), Recipe(epochs=1), checkpoint=checkpoint)
     other = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
     with pytest.raises(ValueError, match="different architecture"):
-        training.fit(other, data.make_loader(blobs(), 64), epochs=2, checkpoint=checkpoint)
+        training.fit(other, data.make_loader(blobs(), 64), Recipe(epochs=2), checkpoint=checkpoint)
 
 
 def test_label_outside_num_classes_is_explained():
     x, y = blobs().tensors
     bad = TensorDataset(x, y + 1)  # labels 1..4 for a 4-class head
     with pytest.raises(ValueError, match="Label 4 is outside 0..3"):
-        training.fit(small_net(), data.make_loader(bad, 32), epochs=1)
+        training.fit(small_net(), data.make_loader(bad, 32), Recipe(epochs=1))
 
 
 def test_label_outside_num_classes_is_caught_before_any_loss_is_computed():
@@ -94,19 +98,19 @@ def test_label_outside_num_classes_is_caught_before_any_loss_is_computed():
         return torch.nn.functional.cross_entropy(logits, labels), logits
 
     with pytest.raises(ValueError, match="Label 4 is outside 0..3"):
-        training.fit(small_net(), data.make_loader(TensorDataset(x, y + 1), 32), epochs=1, loss_fn=spying_loss)
+        training.fit(small_net(), data.make_loader(TensorDataset(x, y + 1), 32), Recipe(epochs=1), loss_fn=spying_loss)
     assert losses_computed == []
 
 
 def test_empty_loader_is_explained():
     empty = TensorDataset(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError, match="no batches"):
-        training.fit(small_net(), data.make_loader(empty, 32), epochs=1)
+        training.fit(small_net(), data.make_loader(empty, 32), Recipe(epochs=1))
 
 
 def test_input_shape_mismatch_is_explained():
     with pytest.raises(ValueError, match=r"could not process a batch of shape \(32, 8\)"):
-        training.fit(small_net(dim=10), data.make_loader(blobs(), 32), epochs=1)
+        training.fit(small_net(dim=10), data.make_loader(blobs(), 32), Recipe(epochs=1))
 
 
 def test_learning_rate_schedule_warms_up_then_anneals():
@@ -139,7 +143,7 @@ def test_fit_trains_a_hugging_face_model_on_dict_batches():
         def __iter__(self):
             return batches(16)
 
-    history = training.fit(model, Loader(), epochs=30, lr=5e-3, val_loader=Loader(), seed=0)
+    history = training.fit(model, Loader(), Recipe(epochs=30, lr=5e-3, seed=0), val_loader=Loader())
     assert history.final_val_acc > 0.9
 
 
@@ -177,7 +181,8 @@ def test_keep_best_restores_the_weights_of_the_best_validation_epoch(monkeypatch
     model = small_net()
     kept, keep = _weights_after_each_epoch(model)
     loader = data.make_loader(blobs(), 32, shuffle=True)
-    history = training.fit(model, loader, epochs=3, lr=1e-2, val_loader=loader, keep_best=True, on_epoch_start=keep)
+    history = training.fit(model, loader, Recipe(epochs=3, lr=1e-2, keep_best=True),
+                           val_loader=loader, callbacks=[EachEpoch(keep)])
     assert history.best_epoch == 2 and history.epoch == [1, 2, 3]
     for name, weight in model.state_dict().items():
         assert torch.equal(weight, kept[2][name]), name  # the weights after epoch 2, not after epoch 3
@@ -186,13 +191,65 @@ def test_keep_best_restores_the_weights_of_the_best_validation_epoch(monkeypatch
 def test_patience_stops_when_validation_stops_improving(monkeypatch):
     _scripted_validation(monkeypatch, [0.5, 0.9, 0.7, 0.6, 0.95, 0.99])
     loader = data.make_loader(blobs(), 32, shuffle=True)
-    history = training.fit(small_net(), loader, epochs=6, val_loader=loader, keep_best=True, patience=2)
+    history = training.fit(small_net(), loader, Recipe(epochs=6, keep_best=True, patience=2), val_loader=loader)
     assert history.epoch == [1, 2, 3, 4] and history.best_epoch == 2
+
+
+class _Events(Callback):
+    """Writes down every event fit calls, with the epoch and step it was called at."""
+
+    def __init__(self):
+        self.seen = []
+
+    def _note(self, event, state):
+        self.seen.append((event, state.epoch, state.step))
+
+    def before_fit(self, state):
+        self._note("before_fit", state)
+
+    def before_epoch(self, state):
+        self._note("before_epoch", state)
+
+    def after_step(self, state):
+        self._note("after_step", state)
+
+    def after_epoch(self, state):
+        self._note("after_epoch", state)
+
+    def after_fit(self, state):
+        self._note("after_fit", state)
+
+
+def test_fit_calls_each_event_in_order_with_the_epoch_and_step():
+    events = _Events()
+    training.fit(small_net(), data.make_loader(blobs(n=96), 48), Recipe(epochs=2), callbacks=[events], progress=False)
+    assert events.seen == [("before_fit", 0, 0),
+                           ("before_epoch", 0, 0), ("after_step", 0, 1), ("after_step", 0, 2), ("after_epoch", 0, 2),
+                           ("before_epoch", 1, 2), ("after_step", 1, 3), ("after_step", 1, 4), ("after_epoch", 1, 4),
+                           ("after_fit", 1, 4)]
+
+
+def test_a_callback_ends_training_early_and_after_fit_still_runs():
+    class StopAfterFirstEpoch(_Events):
+        def before_epoch(self, state):
+            super().before_epoch(state)
+            if state.epoch == 1:
+                raise StopTraining("enough")
+
+    events = StopAfterFirstEpoch()
+    history = training.fit(small_net(), data.make_loader(blobs(n=96), 48), Recipe(epochs=5), callbacks=[events],
+                           progress=False)
+    assert history.epoch == [1] and events.seen[-1][0] == "after_fit"
+
+
+def test_settings_passed_as_anything_but_a_recipe_are_refused_with_an_example():
+    with pytest.raises(TypeError, match=r"tlcourse.Recipe \(e.g. Recipe\(epochs=3"):
+        training.fit(small_net(), data.make_loader(blobs(), 32), {"epochs": 3, "lr": 1e-3})
 
 
 def test_keep_best_needs_a_validation_loader():
     with pytest.raises(ValueError, match="val_loader"):
-        training.fit(small_net(), data.make_loader(blobs(), 32), epochs=2, keep_best=True)
+        training.fit(small_net(), data.make_loader(blobs(), 32), Recipe(epochs=2, keep_best=True))
 
 
 def test_keep_best_survives_an_interruption(tmp_path, monkeypatch):
@@ -202,8 +259,9 @@ def test_keep_best_survives_an_interruption(tmp_path, monkeypatch):
     def run(checkpoint):
         torch.manual_seed(0)
         model = small_net()
-        history = training.fit(model, data.make_loader(train, 32, shuffle=True, seed=5), epochs=4, lr=0.5,
-                               val_loader=data.make_loader(val, 100), keep_best=True, checkpoint=checkpoint)
+        history = training.fit(model, data.make_loader(train, 32, shuffle=True, seed=5),
+                               Recipe(epochs=4, lr=0.5, keep_best=True), val_loader=data.make_loader(val, 100),
+                               checkpoint=checkpoint)
         return model, history
 
     reference, reference_history = run(None)

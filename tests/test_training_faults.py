@@ -2,7 +2,6 @@
 each must now stop with a message that names the argument, file or cause and says what to do."""
 
 import errno
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +9,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from tlcourse import data, freezing, training
+from tlcourse.recipe import Recipe
+
+from epoch_callback import EachEpoch
 
 
 def blobs(n=96, classes=4, dim=8, seed=0):
@@ -61,7 +63,7 @@ def test_nan_gradients_stop_training_with_or_without_clipping(grad_clip):
     before = weights(model)
     model[0].weight.register_hook(lambda grad: grad * float("nan"))  # the loss stays finite, the gradients do not
     with pytest.raises(FloatingPointError, match=r"epoch 1, step 1: the loss, the gradients or the weights"):
-        training.fit(model, loader(), epochs=1, grad_clip=grad_clip, progress=False)
+        training.fit(model, loader(), Recipe(epochs=1, grad_clip=grad_clip), progress=False)
     assert all_finite(model)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, before[name]), name
@@ -74,7 +76,7 @@ def test_weights_that_overflow_on_the_last_step_are_not_returned():
     x, y = blobs(n=32).tensors
     one_batch = data.make_loader(TensorDataset(x * 100, y), 32)  # large inputs: large, still finite gradients
     with pytest.raises(FloatingPointError, match="not finite"):
-        training.fit(model, one_batch, epochs=1, lr=3e38, optimizer="sgd", grad_clip=None, progress=False)
+        training.fit(model, one_batch, Recipe(epochs=1, lr=3e38, optimizer="sgd", grad_clip=None), progress=False)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, before[name]), name
 
@@ -111,8 +113,8 @@ def test_evaluate_refuses_a_model_with_nan_weights_and_blames_the_model():
 
 def test_early_stopping_does_not_choose_epochs_on_nan_validation_scores():
     with pytest.raises(ValueError, match="inputs hold NaN"):
-        training.fit(small_net(), loader(), epochs=2, val_loader=_with_nan_inputs(all_rows=True), keep_best=True,
-                     progress=False)
+        training.fit(small_net(), loader(), Recipe(epochs=2, keep_best=True),
+                     val_loader=_with_nan_inputs(all_rows=True), progress=False)
 
 
 # --- 3. learning rates and other numbers that would train nothing, or crash deep inside --------
@@ -131,48 +133,53 @@ def test_early_stopping_does_not_choose_epochs_on_nan_validation_scores():
 def test_numbers_that_would_train_nothing_are_refused_in_one_sentence(options, error, words):
     epochs = []
     with pytest.raises(error, match=words) as info:
-        training.fit(small_net(), loader(), epochs=1, on_epoch_start=epochs.append, progress=False, **options)
+        training.fit(small_net(), loader(), Recipe(epochs=1, **options), callbacks=[EachEpoch(epochs.append)],
+                     progress=False)
     assert epochs == [] and "\n" not in str(info.value)
 
 
 def test_numbers_from_numpy_or_torch_are_still_accepted():
     import numpy as np
 
-    history = training.fit(small_net(), loader(), epochs=1, lr=np.float32(1e-2), grad_clip=torch.tensor(1.0),
-                           weight_decay=np.float64(0.0), progress=False)
+    history = training.fit(small_net(), loader(), Recipe(epochs=1, lr=np.float32(1e-2), grad_clip=torch.tensor(1.0), weight_decay=np.float64(0.0)),
+                           progress=False)
     assert history.epoch == [1]
 
 
 def test_zero_learning_rates_of_a_ready_optimizer_or_of_a_parameter_group_are_refused():
     model = small_net()
     with pytest.raises(ValueError, match="lr=0.0"):
-        training.fit(model, loader(), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.0), progress=False)
+        training.fit(model, loader(), Recipe(epochs=1),
+                     optimizer=torch.optim.SGD(model.parameters(), lr=0.0), progress=False)
     groups = [{"params": model[0].parameters(), "lr": 0.0}, {"params": model[2].parameters()}]
     with pytest.raises(ValueError, match=r"lr=0.0 in parameter group 0 trains nothing"):
-        training.fit(model, loader(), epochs=1, params=groups, progress=False)
+        training.fit(model, loader(), Recipe(epochs=1), params=groups, progress=False)
     with pytest.raises(TypeError, match=r"parameter group 1.*not the str"):
-        training.fit(model, loader(), epochs=1, params=[{"params": model[0].parameters()},
-                                                         {"params": model[2].parameters(), "lr": "1e-3"}],
-                     progress=False)
+        training.fit(model, loader(), Recipe(epochs=1), params=[{"params": model[0].parameters()},
+                                                         {"params": model[2].parameters(), "lr": "1e-3"}], progress=False)
 
 
 # --- 4, 5. a checkpoint is tied to everything that defines its run -------------------------------
 
 
+def _fit(path, model=None, train_loader=None, **options):
+    """A one-epoch run with a checkpoint at ``path``; ``options`` are recipe fields or fit's other arguments."""
+    settings = [k for k in options if k in Recipe.__dataclass_fields__ and not isinstance(options[k], torch.optim.Optimizer)]
+    recipe = Recipe(epochs=1, **{k: options.pop(k) for k in settings})
+    return training.fit(model or small_net(), train_loader or loader(), recipe, checkpoint=path, progress=False,
+                        **options)
+
+
 def _finished(path, **options):
-    """A finished one-epoch run with a checkpoint; ``options`` go to fit."""
-    options = {"model": small_net(), "train_loader": loader(), **options}
-    training.fit(options.pop("model"), options.pop("train_loader"), epochs=1, checkpoint=path, progress=False,
-                 **options)
+    """A finished one-epoch run with a checkpoint; ``options`` as for :func:`_fit`."""
+    _fit(path, **options)
 
 
 def _refused(path, words, **options):
     """Resuming ``path`` with ``options`` is refused before any training, naming ``words``; the file is kept."""
-    options = {"model": small_net(), "train_loader": loader(), **options}
     before = path.read_bytes()
     with pytest.raises(ValueError, match="other settings") as info:
-        training.fit(options.pop("model"), options.pop("train_loader"), epochs=1, checkpoint=path, progress=False,
-                     **options)
+        _fit(path, **options)
     assert words in str(info.value) and str(path) in str(info.value)
     assert path.read_bytes() == before
 
@@ -233,18 +240,17 @@ def test_resume_of_the_same_run_still_works(tmp_path, monkeypatch):
     _finished(tmp_path / "run.pt", **_gradual(1), seed=3)
     real_epoch = training._train_one_epoch
     monkeypatch.setattr(training, "_train_one_epoch", None)  # the finished run is returned, not trained again
-    history = training.fit(**_gradual(1), train_loader=loader(), epochs=1, checkpoint=tmp_path / "run.pt", seed=3,
-                           progress=False)
+    history = _fit(tmp_path / "run.pt", **_gradual(1), seed=3)
     assert history.epoch == [1]
     monkeypatch.setattr(training, "_train_one_epoch", real_epoch)
 
     model, train = small_net(), loader()
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the 2nd epoch: the model's weights have moved on since
-        training.fit(model, train, epochs=3, checkpoint=tmp_path / "again.pt", progress=False,
-                     on_epoch_start=_stop_at(1))
+        training.fit(model, train, Recipe(epochs=3),
+                     checkpoint=tmp_path / "again.pt", progress=False, callbacks=[EachEpoch(_stop_at(1))])
     epochs = []
-    history = training.fit(model, train, epochs=3, checkpoint=tmp_path / "again.pt", progress=False,
-                           on_epoch_start=epochs.append)
+    history = training.fit(model, train, Recipe(epochs=3),
+                           checkpoint=tmp_path / "again.pt", progress=False, callbacks=[EachEpoch(epochs.append)])
     assert history.epoch == [1, 2, 3] and epochs == [1, 2]
 
 
@@ -262,7 +268,7 @@ def test_a_checkpoint_from_before_the_new_settings_still_resumes(tmp_path):
     old_keys = {"epochs", "lr", "optimizer", "weight_decay", "schedule", "warmup", "steps_per_epoch"}
     state["settings"] = {k: v for k, v in state["settings"].items() if k in old_keys}
     torch.save(state, path)
-    history = training.fit(small_net(seed=5), loader(seed=7), epochs=1, checkpoint=path, progress=False)
+    history = training.fit(small_net(seed=5), loader(seed=7), Recipe(epochs=1), checkpoint=path, progress=False)
     assert history.epoch == [1]
 
 
@@ -275,19 +281,20 @@ def test_an_unwritable_checkpoint_path_is_found_before_training(tmp_path):
     path = blocker / "runs" / "run.pt"
     epochs = []
     with pytest.raises(OSError, match="checkpoint") as info:
-        training.fit(small_net(), loader(), epochs=1, checkpoint=path, on_epoch_start=epochs.append, progress=False)
+        training.fit(small_net(), loader(), Recipe(epochs=1),
+                     checkpoint=path, callbacks=[EachEpoch(epochs.append)], progress=False)
     assert str(path) in str(info.value) and epochs == []
 
 
 def test_a_checkpoint_path_that_is_a_folder_is_explained(tmp_path):
     with pytest.raises(ValueError, match="is a folder") as info:
-        training.fit(small_net(), loader(), epochs=1, checkpoint=tmp_path, progress=False)
+        training.fit(small_net(), loader(), Recipe(epochs=1), checkpoint=tmp_path, progress=False)
     assert str(tmp_path) in str(info.value)
 
 
 def test_the_writability_probe_leaves_nothing_behind(tmp_path):
     folder = tmp_path / "new" / "folder"
-    training.fit(small_net(), loader(), epochs=1, checkpoint=folder / "run.pt", progress=False)
+    training.fit(small_net(), loader(), Recipe(epochs=1), checkpoint=folder / "run.pt", progress=False)
     assert sorted(p.name for p in folder.iterdir()) == ["run.pt"]
 
 
@@ -302,7 +309,7 @@ def test_a_checkpoint_with_nan_weights_is_called_damaged(tmp_path, where):
         next(iter(state["optimizer"]["state"].values()))["exp_avg"].fill_(float("inf"))
     torch.save(state, path)
     with pytest.raises(ValueError, match=r"damaged.*NaN or inf.*[Dd]elete it") as info:
-        training.fit(small_net(), loader(), epochs=1, checkpoint=path, progress=False)
+        training.fit(small_net(), loader(), Recipe(epochs=1), checkpoint=path, progress=False)
     assert str(path) in str(info.value) and "learning rate" not in str(info.value)
 
 
@@ -315,7 +322,8 @@ def test_a_checkpoint_with_nan_weights_is_called_damaged(tmp_path, where):
 def test_a_full_disk_while_saving_a_checkpoint_is_explained_and_harmless(tmp_path, monkeypatch, failure):
     path = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):  # one epoch saved of two
-        training.fit(small_net(), loader(), epochs=2, checkpoint=path, on_epoch_start=_stop_at(1), progress=False)
+        training.fit(small_net(), loader(), Recipe(epochs=2),
+                     checkpoint=path, callbacks=[EachEpoch(_stop_at(1))], progress=False)
     before = path.read_bytes()
     real_save = torch.save
 
@@ -327,7 +335,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_explained_and_harmless(tmp_pat
 
     monkeypatch.setattr(torch, "save", fills_the_disk)
     with pytest.raises(OSError, match=r"disk (is|may be) full") as info:
-        training.fit(small_net(), loader(), epochs=2, checkpoint=path, progress=False)
+        training.fit(small_net(), loader(), Recipe(epochs=2), checkpoint=path, progress=False)
     monkeypatch.undo()
     assert str(path) in str(info.value)
     assert path.read_bytes() == before

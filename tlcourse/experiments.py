@@ -20,6 +20,7 @@ import torch
 from . import data, features, freezing, models, training
 from .assets import data_dir
 from .profiles import get_device
+from .recipe import Recipe
 from .training import History
 
 
@@ -145,17 +146,16 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: b
         fit_options["loss_fn"] = loss_fn
     if val_loader is not None:
         fit_options["val_loader"] = val_loader  # validated after every epoch: the history has the curve
-    if patience is not None:
-        fit_options.update(keep_best=True, patience=patience)
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
     train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
     test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
-    fit_settings = dict(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
-                        optimizer=optimizer, grad_clip=grad_clip, frozen_batchnorm=frozen_batchnorm)
-    recipe = dict(kind="image", batch_size=batch_size, seed=seed, strategy=strategy,
-                  strategy_options=strategy_options, patience=patience) if cache else None
-    result = _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, fit_settings, checkpoint,
-                             recipe, train_set)
+    recipe = Recipe(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
+                    optimizer=optimizer, grad_clip=grad_clip, frozen_batchnorm=frozen_batchnorm,
+                    keep_best=patience is not None, patience=patience)
+    run = dict(kind="image", batch_size=batch_size, seed=seed, strategy=strategy,
+               strategy_options=strategy_options) if cache else None
+    result = _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe, checkpoint,
+                             run, train_set)
     if val_loader is not None:
         history = result.history
         result.val_accuracy = history.val_acc[history.best_epoch - 1 if patience is not None else -1]
@@ -208,11 +208,11 @@ def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epoch
     train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
                                     shuffle=True, seed=seed)
     test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
-    fit_settings = dict(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule)
-    recipe = dict(kind="text", batch_size=batch_size, max_length=max_length, seed=seed, strategy=strategy,
-                  strategy_options=strategy_options, tokenizer=tokenizer.name_or_path) if cache else None
-    return _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, fit_settings, checkpoint,
-                           recipe, train_loader.dataset)
+    recipe = Recipe(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule)
+    run = dict(kind="text", batch_size=batch_size, max_length=max_length, seed=seed, strategy=strategy,
+               strategy_options=strategy_options, tokenizer=tokenizer.name_or_path) if cache else None
+    return _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe, checkpoint,
+                           run, train_loader.dataset)
 
 
 # --- reusing a run -----------------------------------------------------------------------------
@@ -222,26 +222,26 @@ def run_cache_dir() -> Path:
     return data_dir() / "cache" / "runs"
 
 
-def _train_or_reuse(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, fit_settings: dict,
-                    checkpoint, recipe: dict | None, train_set) -> RunResult:
-    """Train with ``fit``; with a ``recipe`` (``cache=True``), reuse an identical earlier run instead."""
-    if recipe is None:
-        return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory,
-                                  checkpoint=checkpoint, **fit_settings)
+def _train_or_reuse(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, recipe: Recipe,
+                    checkpoint, run: dict | None, train_set) -> RunResult:
+    """Train with ``fit``; with a ``run`` description (``cache=True``), reuse an identical earlier run instead."""
+    if run is None:
+        return _train_and_measure(model, train_loader, test_loader, fit_options | {"checkpoint": checkpoint},
+                                  measure_memory, recipe)
     if "loss_fn" in fit_options or checkpoint is not None:
         raise ValueError("cache=True works for runs fully described by their settings: a custom loss_fn or a "
                          "checkpoint cannot be fingerprinted, so such a run is never reused.")
     val_loader = fit_options.get("val_loader")
-    return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, fit_settings, recipe,
+    return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, recipe, run,
                           train_set, None if val_loader is None else val_loader.dataset)
 
 
-def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, fit_settings: dict,
-                   recipe: dict, train_set, val_set) -> RunResult:
-    """Train ``model`` with ``fit_settings``, or load the result of an identical earlier run.
+def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, recipe: Recipe,
+                   run: dict, train_set, val_set) -> RunResult:
+    """Train ``model`` following ``recipe``, or load the result of an identical earlier run.
 
     A run is identical when its starting weights (pretrained body and seeded new head), training
-    data, validation data, every setting in ``fit_settings`` and ``recipe`` (batch size, seed, strategy,
+    data, validation data, every field of ``recipe``, the settings in ``run`` (batch size, seed, strategy,
     ...), the package's own code (:func:`~tlcourse.features.code_fingerprint`) and the software and device are
     the same:
     the file name is a fingerprint of all of them, so changing any one trains anew. The cache saves
@@ -249,12 +249,12 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
     model); each notebook still trains it when run alone. The test split is evaluated every time
     (it is cheap), and ``seconds`` and the history's timings are those of the run that trained.
     """
-    key = features.fingerprint(model, train_set, val_set, dict(fit_settings, **recipe), torch.__version__,
+    key = features.fingerprint(model, train_set, val_set, recipe.as_dict() | run, torch.__version__,
                                str(get_device()), features.code_fingerprint())
-    path = run_cache_dir() / f"{recipe['kind']}-{key}.pt"
+    path = run_cache_dir() / f"{run['kind']}-{key}.pt"
     saved = features.load_saved(path)
     if saved is None:
-        result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, **fit_settings)
+        result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, recipe)
         training.save_atomically({"weights": model.state_dict(), "history": result.history.as_dict(),
                                   "seconds": result.seconds, "trainable": result.trainable_parameters,
                                   "memory": result.memory_bytes,
@@ -270,10 +270,10 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
 
 
 def _train_and_measure(model, train_loader, test_loader, fit_options: dict, measure_memory: bool,
-                       **fit_settings) -> RunResult:
+                       recipe: Recipe) -> RunResult:
     """Train with ``fit``, then measure what a RunResult reports: time, trainable weights, memory, accuracy."""
     started = time.perf_counter()
-    history = training.fit(model, train_loader, **fit_settings, **fit_options)
+    history = training.fit(model, train_loader, recipe, **fit_options)
     seconds = time.perf_counter() - started
     # counted after training: gradual unfreezing ends with more trainable weights than it starts with
     trainable = freezing.count_trainable(model)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .callbacks import Callback, FitState
 from .models import count_parameters
 
 
@@ -120,8 +121,8 @@ def layerwise_lr_groups(model: nn.Module, lr: float, decay: float = 0.5) -> list
     return groups[::-1]  # head first, as before
 
 
-class GradualUnfreezing:
-    """Epoch callback for ``fit``: head only in the first epoch, then one more block every epoch.
+class GradualUnfreezing(Callback):
+    """Callback for ``fit``: head only in the first epoch, then one more block every epoch.
 
     Pass ``params=list(model.parameters())`` to ``fit`` so the optimiser knows every weight from
     the start; weights that are still frozen get no gradient and are skipped by the optimiser.
@@ -129,15 +130,15 @@ class GradualUnfreezing:
     In a network with BatchNorm, unfreezing a block also changes how it normalises: ``fit`` keeps
     frozen BatchNorm layers in eval mode (the source's running statistics), so the epoch a block is
     unfrozen its layers switch to batch statistics under the blocks above, which were trained on the
-    old ones. Notebook 03 measures what that switch costs late in a short run; ``fit(...,
-    frozen_batchnorm="train")`` lets every BatchNorm layer adapt from the first epoch instead.
+    old ones. Notebook 03 measures what that switch costs late in a short run; a recipe with
+    ``frozen_batchnorm="train"`` lets every BatchNorm layer adapt from the first epoch instead.
     """
 
     def __init__(self, model: nn.Module, blocks_per_epoch: int = 1):
         self.model, self.blocks_per_epoch = model, blocks_per_epoch
 
-    def __call__(self, epoch: int) -> None:
-        train_last_blocks(self.model, epoch * self.blocks_per_epoch)
+    def before_epoch(self, state: FitState) -> None:
+        train_last_blocks(self.model, state.epoch * self.blocks_per_epoch)
 
 
 STRATEGIES = ("head", "last_k", "full", "gradual", "discriminative")
@@ -164,7 +165,7 @@ def apply_strategy(model: nn.Module, strategy: str, lr: float, k: int = 1, decay
         return {}
     if strategy == "gradual":
         train_last_blocks(model, 0)
-        return {"params": list(model.parameters()), "on_epoch_start": GradualUnfreezing(model, blocks_per_epoch)}
+        return {"params": list(model.parameters()), "callbacks": [GradualUnfreezing(model, blocks_per_epoch)]}
     if strategy == "discriminative":
         set_trainable(model, True)
         return {"params": layerwise_lr_groups(model, lr, decay)}

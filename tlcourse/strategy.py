@@ -33,6 +33,7 @@ from . import data, features, freezing, models, training
 from .experiments import check_epochs, check_grid, check_n_labels, check_run_settings, check_seeds
 from .hooks import forward_hooks
 from .profiles import image_model_spec
+from .recipe import Recipe
 
 CANDIDATES = ("probe", "head", "full")
 
@@ -202,8 +203,8 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
     model, tokenizer = new_model(task, pretrained=pretrained)
     options = freezing.apply_strategy(model, strategy, lr)
     train_loader, val_loader = loaders(task, tokenizer, batch_size, seed)
-    history = training.fit(model, train_loader, epochs=epochs, lr=lr, val_loader=val_loader, warmup=0.1,
-                           keep_best=True, patience=patience, **options)
+    recipe = Recipe(epochs=epochs, lr=lr, warmup=0.1, keep_best=True, patience=patience)
+    history = training.fit(model, train_loader, recipe, val_loader=val_loader, **options)
     best = history.best_epoch
     return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
                      best, history, tokenizer, setting=f"lr={lr:g}", epoch_limit=epochs, patience=patience)

@@ -32,10 +32,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config
+from .callbacks import Callback, FitState, KeepBest, StopTraining, run_event
 from .files import replace_atomically
 from .freezing import keep_frozen_batchnorm_in_eval
 from .hooks import forward_hooks
 from .profiles import get_device
+from .recipe import Recipe
 
 LossFn = Callable[[nn.Module, object, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -303,17 +305,18 @@ def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint")
     model.load_state_dict(state_dict)
 
 
-def _training_state(model, optimizer, scheduler, scaler, loader, epoch, history, settings, best) -> dict:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history.as_dict(),
-             "torch_rng": torch.get_rng_state(), "settings": settings, "best": best.state()}
+def _training_state(state: FitState, scheduler, scaler, loader, settings, callbacks) -> dict:
+    saved = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "epoch": state.epoch + 1, "history": state.history.as_dict(),
+             "torch_rng": torch.get_rng_state(), "settings": settings,
+             "callbacks": [callback.state_dict() for callback in callbacks]}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()  # dropout on a GPU draws from these generators
+        saved["cuda_rng"] = torch.cuda.get_rng_state_all()  # dropout on a GPU draws from these generators
     if scaler.is_enabled():
-        state["scaler"] = scaler.state_dict()
+        saved["scaler"] = scaler.state_dict()
     if getattr(loader, "generator", None) is not None:
-        state["loader_rng"] = loader.generator.get_state()
-    return state
+        saved["loader_rng"] = loader.generator.get_state()
+    return saved
 
 
 def _read_checkpoint(path) -> dict:
@@ -372,25 +375,27 @@ def _check_checkpoint_path(path: Path) -> None:
 
 def _check_checkpoint_finite(path, state: dict, parameter_names) -> None:
     """NaN weights in a checkpoint would resume and then "diverge", blaming the learning rate: name the file."""
-    best = (state.get("best") or {}).get("weights") or {}
-    tensors = [weights[k] for weights in (state["model"], best) for k in parameter_names if k in weights]
+    kept = [(saved or {}).get("weights") or {} for saved in state.get("callbacks", [])]  # e.g. KeepBest's
+    tensors = [weights[k] for weights in (state["model"], *kept) for k in parameter_names if k in weights]
     tensors += [v for s in state["optimizer"].get("state", {}).values() for v in s.values() if torch.is_tensor(v)]
     if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
         raise ValueError(f"The checkpoint {path} is damaged: its saved weights or optimizer state hold NaN or inf "
                          "values, so a run resumed from it cannot learn. Delete it to start the run over.")
 
 
-def _start_or_resume(checkpoint, model, optimizer, scheduler, scaler, loader, settings):
-    """(epochs done, history, best epoch): from the checkpoint if there is one, else a fresh start."""
+def _start_or_resume(checkpoint, fit_state: FitState, scheduler, scaler, loader, settings, callbacks) -> int:
+    """The number of epochs already done: from the checkpoint if there is one (restoring everything it holds into
+    ``fit_state``, the scheduler, scaler and callbacks), else 0."""
     if checkpoint is not None:
         _check_checkpoint_path(Path(checkpoint))
         if Path(checkpoint).exists():
-            return _restore_training_state(checkpoint, model, optimizer, scheduler, scaler, loader, settings)
-    return 0, History(), _BestEpoch()
+            return _restore_training_state(checkpoint, fit_state, scheduler, scaler, loader, settings, callbacks)
+    return 0
 
 
-def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, settings):
-    """Put model, optimiser, scheduler, scaler and random states back; return (epochs done, history, best)."""
+def _restore_training_state(path, fit_state: FitState, scheduler, scaler, loader, settings, callbacks) -> int:
+    """Put model, optimiser, scheduler, scaler, callbacks and random states back; return the epochs done."""
+    model, optimizer = fit_state.model, fit_state.optimizer
     state = _read_checkpoint(path)
     check_weights_fit(model, state["model"], source=f"checkpoint {path}")
     _check_checkpoint_finite(path, state, [name for name, _ in model.named_parameters()])
@@ -414,7 +419,10 @@ def _restore_training_state(path, model, optimizer, scheduler, scaler, loader, s
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     if "loader_rng" in state and getattr(loader, "generator", None) is not None:
         loader.generator.set_state(state["loader_rng"])
-    return state["epoch"], History(**state["history"]), _BestEpoch(state.get("best"))
+    for callback, saved in zip(callbacks, state.get("callbacks", [])):
+        callback.load_state_dict(saved)
+    fit_state.history = History(**state["history"])
+    return state["epoch"]
 
 
 # --- the loops --------------------------------------------------------------------------------
@@ -440,8 +448,14 @@ def _check_learning_rates(optimizer) -> None:
         _check_number("lr", group["lr"], "1e-3", where=f" in parameter group {i}" if many else " of the optimizer")
 
 
-def _check_fit_arguments(model: nn.Module, train_loader, epochs, warmup, frozen_batchnorm, optimizer) -> None:
+def _check_fit_arguments(model: nn.Module, train_loader, recipe: Recipe, optimizer, val_loader) -> None:
     """Arguments that would otherwise train nothing, or something else, without a word."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"fit's third argument is the training recipe, a tlcourse.Recipe (e.g. Recipe(epochs=3, "
+                        f"lr=1e-3)), not the {type(recipe).__name__} {recipe!r}.")
+    _check_numbers_of_fit(recipe)
+    _check_early_stopping(recipe, val_loader)
+    epochs, warmup, frozen_batchnorm = recipe.epochs, recipe.warmup, recipe.frozen_batchnorm
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}.")
     _check_number("warmup", warmup, "0.1", zero_ok=True)
@@ -451,45 +465,46 @@ def _check_fit_arguments(model: nn.Module, train_loader, epochs, warmup, frozen_
         raise ValueError(f"frozen_batchnorm must be 'eval' or 'train', not {frozen_batchnorm!r}.")
     if len(train_loader) == 0:
         raise ValueError("train_loader yields no batches: is the data set empty?")
-    if isinstance(optimizer, torch.optim.Optimizer):
+    if optimizer is not None:
         own = {id(p) for p in model.parameters()}
         if any(id(p) not in own for group in optimizer.param_groups for p in group["params"]):
             raise ValueError("The optimizer was built for another model's parameters: build it from this "
                              "model, e.g. torch.optim.AdamW(model.parameters(), lr=...).")
 
 
-def _check_numbers_of_fit(lr, weight_decay, grad_clip) -> None:
-    _check_number("lr", lr, "1e-3")
-    _check_number("weight_decay", weight_decay, "0.01", zero_ok=True)
-    if grad_clip is not None:
-        _check_number("grad_clip", grad_clip, "1.0")
+def _check_numbers_of_fit(recipe: Recipe) -> None:
+    _check_number("lr", recipe.lr, "1e-3")
+    _check_number("weight_decay", recipe.weight_decay, "0.01", zero_ok=True)
+    if recipe.grad_clip is not None:
+        _check_number("grad_clip", recipe.grad_clip, "1.0")
 
 
-def _check_early_stopping(keep_best: bool, patience: int | None, val_loader) -> None:
-    if keep_best and val_loader is None:
+def _check_early_stopping(recipe: Recipe, val_loader) -> None:
+    if recipe.keep_best and val_loader is None:
         raise ValueError("keep_best keeps the weights of the epoch with the best validation accuracy: pass a val_loader.")
-    if patience is not None and not keep_best:
-        raise ValueError("patience stops when the validation accuracy stops improving: pass keep_best=True as well.")
+    if recipe.patience is not None and not recipe.keep_best:
+        raise ValueError("patience stops when the validation accuracy stops improving: set keep_best=True as well.")
 
 
-def _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, warmup) -> dict:
+def _run_settings(train_loader, recipe: Recipe, optimizer) -> dict:
     """What a checkpoint remembers of the run, so that a resume with other settings is noticed."""
-    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
-    return {"epochs": epochs, "lr": lr, "optimizer": name, "weight_decay": weight_decay, "schedule": schedule,
-            "warmup": warmup, "steps_per_epoch": len(train_loader)}
+    name = recipe.optimizer if optimizer is None else type(optimizer).__name__
+    return {"epochs": recipe.epochs, "lr": recipe.lr, "optimizer": name, "weight_decay": recipe.weight_decay,
+            "schedule": recipe.schedule, "warmup": recipe.warmup, "steps_per_epoch": len(train_loader)}
 
 
-def _run_identity(model, checkpoint, loader, optimizer, grad_clip, seed, callbacks: dict) -> dict:
+def _run_identity(model, checkpoint, loader, optimizer, recipe: Recipe, callables: dict) -> dict:
     """Everything else that makes a run this run, so that a checkpoint is never resumed, or returned finished,
     for another one (another seed of a seeds loop, other per-layer learning rates, another unfreezing schedule).
     Recorded with checkpoints only: fingerprinting the starting weights reads all of them once."""
     if checkpoint is None:
         return {}
     generator = getattr(loader, "generator", None)
-    identity = {"grad_clip": grad_clip, "seed": seed, "starting_weights": _starting_weights(model, checkpoint),
+    identity = {"grad_clip": recipe.grad_clip, "seed": recipe.seed,
+                "starting_weights": _starting_weights(model, checkpoint),
                 "loader_seed": None if generator is None else generator.initial_seed(),
                 **_optimizer_identity(optimizer)}
-    return identity | {name: _describe_callable(function) for name, function in callbacks.items()}
+    return identity | {name: _describe_callable(function) for name, function in callables.items()}
 
 
 def _optimizer_identity(optimizer) -> dict:
@@ -532,7 +547,7 @@ def _weights_fingerprint(model: nn.Module) -> str:
 
 
 def _describe_callable(function) -> str | None:
-    """An epoch callback or loss passed as an object, with the settings it holds (e.g.
+    """A callback or loss passed as an object, with the settings it holds (e.g.
     ``GradualUnfreezing(blocks_per_epoch=1)``). Plain functions are left out: nothing in them can be
     compared from one session to the next (their repr is a memory address)."""
     if function is None or inspect.isroutine(function):
@@ -548,123 +563,82 @@ def _describe_callable(function) -> str | None:
     return f"{name}({', '.join(shown)})"
 
 
-def _training_parts(model, device, channels_last, optimizer, params, lr, weight_decay, total_steps, warmup,
-                    schedule, precision):
+def _training_parts(model, device, recipe: Recipe, params, optimizer, total_steps: int):
     """The model moved to its device, and the optimiser, scheduler, autocast type and gradient scaler of a fit."""
     model.to(device)
-    if channels_last:
+    if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
-    if not isinstance(optimizer, torch.optim.Optimizer):
+    if optimizer is None:
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(trainable if params is None else params, optimizer, lr, weight_decay)
+        optimizer = make_optimizer(trainable if params is None else params, recipe.optimizer, recipe.lr,
+                                   recipe.weight_decay)
     _check_learning_rates(optimizer)
-    scheduler = make_scheduler(optimizer, total_steps, warmup, schedule)
-    dtype = autocast_dtype(device, precision)
+    scheduler = make_scheduler(optimizer, total_steps, recipe.warmup, recipe.schedule)
+    dtype = autocast_dtype(device, recipe.precision)
     scaler = torch.amp.GradScaler("cuda", enabled=uses_gradient_scaling(dtype))
     return optimizer, scheduler, dtype, scaler
 
 
-class _BestEpoch:
-    """Early stopping's memory: the weights of the epoch with the best validation accuracy so far."""
-
-    def __init__(self, saved: dict | None = None):
-        saved = saved or {}
-        self.epoch, self.accuracy, self.weights = saved.get("epoch"), saved.get("accuracy"), saved.get("weights")
-
-    def offer(self, model: nn.Module, epoch: int, accuracy: float) -> None:
-        if self.epoch is None or accuracy > self.accuracy:  # a tie keeps the earlier epoch
-            self.epoch, self.accuracy = epoch, accuracy
-            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-    def patience_exhausted(self, epoch: int, patience: int | None) -> bool:
-        return patience is not None and self.epoch is not None and epoch - self.epoch >= patience
-
-    def state(self) -> dict:
-        return {"epoch": self.epoch, "accuracy": self.accuracy, "weights": self.weights}
-
-    def restore_into(self, model: nn.Module, history: History) -> History:
-        """End with the best epoch's weights, and say in the history which epoch that was."""
-        model.load_state_dict(self.weights)
-        history.best_epoch = self.epoch
-        return history
-
-
-def fit(model: nn.Module, train_loader, *, epochs: int = 3, lr: float = 1e-3, optimizer="adamw",
-        weight_decay: float = 0.01, params=None, schedule: str = "cosine", warmup: float = 0.0,
-        val_loader=None, loss_fn: LossFn = cross_entropy_loss, device=None, precision: str = "auto",
-        grad_clip: float | None = 1.0, checkpoint: str | Path | None = None, progress: bool | None = None,
-        seed: int | None = None, on_epoch_start: Callable[[int], None] | None = None,
-        frozen_batchnorm: str = "eval", channels_last: bool = False, compile: bool = False,
-        keep_best: bool = False, patience: int | None = None) -> History:
-    """Train ``model`` on ``train_loader`` and return its :class:`History` (arguments: see :data:`FIT_ARGUMENTS`).
+def fit(model: nn.Module, train_loader, recipe: Recipe = Recipe(), *, val_loader=None,
+        loss_fn: LossFn = cross_entropy_loss, params=None, optimizer: torch.optim.Optimizer | None = None,
+        callbacks: list[Callback] = (), checkpoint: str | Path | None = None, progress: bool | None = None) -> History:
+    """Train ``model`` on ``train_loader`` following ``recipe`` (a :class:`~tlcourse.recipe.Recipe`); return its
+    :class:`History`.
 
     The plain PyTorch loop -- forward, loss, backward, step -- plus warm-up and a schedule, gradient
-    clipping, mixed precision on a GPU, validation after every epoch, and a checkpoint after every
-    epoch that a re-run resumes from (with the same settings: a changed one is refused, not ignored).
+    clipping, mixed precision on a GPU, validation after every epoch (with ``val_loader``), and a checkpoint
+    after every epoch that a re-run resumes from (with the same settings: a changed one is refused, not ignored).
     Training stops with a ``FloatingPointError`` at the first loss, gradient or weight that is not a finite
     number (NaN inputs, a learning rate far too high), keeping the weights of the last finite step.
+
+    * ``loss_fn(model, inputs, labels) -> (loss, logits)``: cross-entropy by default; distillation and
+      regularised fine-tuning plug in here.
+    * ``params``: what to optimise (parameters, or parameter groups with their own learning rates); default:
+      every parameter with ``requires_grad``. ``optimizer``: a ready optimiser built from this model, instead.
+    * ``callbacks``: what happens at each event (:mod:`tlcourse.callbacks`), e.g. gradual unfreezing. With
+      ``recipe.keep_best`` a :class:`~tlcourse.callbacks.KeepBest` (early stopping) comes first.
+    * ``checkpoint``: a file saved after every epoch; if it exists, the run resumes from it. Only the same run
+      resumes (same recipe, parameter groups, starting weights, loader seed and callback settings).
     """
-    _check_fit_arguments(model, train_loader, epochs, warmup, frozen_batchnorm, optimizer)
-    _check_numbers_of_fit(lr, weight_decay, grad_clip)
-    _check_early_stopping(keep_best, patience, val_loader)
-    if seed is not None:
-        seed_everything(seed)
-    device = get_device(device)
-    settings = _run_settings(train_loader, epochs, lr, optimizer, weight_decay, schedule, warmup)
-    optimizer, scheduler, dtype, scaler = _training_parts(model, device, channels_last, optimizer, params, lr,
-                                                          weight_decay, epochs * len(train_loader), warmup,
-                                                          schedule, precision)
-    settings |= _run_identity(model, checkpoint, train_loader, optimizer, grad_clip, seed,
-                              {"on_epoch_start": on_epoch_start, "loss_fn": loss_fn})
-    start_epoch, history, best = _start_or_resume(checkpoint, model, optimizer, scheduler, scaler, train_loader,
-                                                  settings)
-    step = _EpochSettings(loss_fn, device, dtype, grad_clip, frozen_batchnorm == "eval", channels_last)
-    runner = torch.compile(model) if compile else model  # same weights; `model` keeps the plain names
-    for epoch in range(start_epoch, epochs):
-        if keep_best and best.patience_exhausted(epoch, patience):
-            break  # early stopping: no better validation accuracy for `patience` epochs
-        if on_epoch_start is not None:
-            on_epoch_start(epoch)
-        started = time.perf_counter()
-        with explain_out_of_memory():
-            loss, accuracy = _train_one_epoch(runner, train_loader, optimizer, scheduler, scaler, step,
-                                              progress_enabled(progress), epoch, epochs)
-        history.add(epoch + 1, loss, accuracy, optimizer.param_groups[0]["lr"], time.perf_counter() - started,
-                    None if val_loader is None else evaluate(model, val_loader, device=device, precision=precision))
-        if keep_best:
-            best.offer(model, epoch + 1, history.val_acc[-1])
-        if checkpoint is not None:
-            save_atomically(_training_state(model, optimizer, scheduler, scaler, train_loader, epoch + 1, history,
-                                            settings, best), checkpoint)
-    return best.restore_into(model, history) if keep_best else history
+    _check_fit_arguments(model, train_loader, recipe, optimizer, val_loader)
+    if recipe.seed is not None:
+        seed_everything(recipe.seed)
+    device = get_device()
+    callbacks = ([KeepBest(recipe.patience)] if recipe.keep_best else []) + list(callbacks)
+    optimizer, scheduler, dtype, scaler = _training_parts(model, device, recipe, params, optimizer,
+                                                          recipe.epochs * len(train_loader))
+    settings = _run_settings(train_loader, recipe, optimizer) | _run_identity(
+        model, checkpoint, train_loader, optimizer, recipe,
+        {"loss_fn": loss_fn} | {f"callback {i}": callback for i, callback in enumerate(callbacks)})
+    state = FitState(model, optimizer, History(), recipe.epochs)
+    start_epoch = _start_or_resume(checkpoint, state, scheduler, scaler, train_loader, settings, callbacks)
+    state.step = start_epoch * len(train_loader)
+    step = _EpochSettings(loss_fn, device, dtype, recipe.grad_clip, recipe.frozen_batchnorm == "eval",
+                          recipe.channels_last, tuple(callbacks), state)
+    runner = torch.compile(model) if recipe.compile else model  # same weights; `model` keeps the plain names
+    run_event(callbacks, "before_fit", state)
+    with contextlib.suppress(StopTraining):  # a callback ended the run early (KeepBest: its patience ran out)
+        for state.epoch in range(start_epoch, recipe.epochs):
+            run_event(callbacks, "before_epoch", state)
+            _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, progress_enabled(progress), recipe)
+            run_event(callbacks, "after_epoch", state)
+            if checkpoint is not None:
+                save_atomically(_training_state(state, scheduler, scaler, train_loader, settings, callbacks),
+                                checkpoint)
+    run_event(callbacks, "after_fit", state)
+    return state.history
 
 
-FIT_ARGUMENTS = """Arguments of :func:`fit`:
-
-* ``optimizer``: ``"adamw"``, ``"adam"``, ``"sgd"`` or a ready ``torch.optim.Optimizer`` (built from this model).
-* ``params``: what to optimise: parameters or parameter groups (e.g. one learning rate per layer).
-  Default: every parameter with ``requires_grad``, so frozen layers stay frozen.
-* ``schedule``, ``warmup``: learning-rate schedule (cosine, linear, constant) after a linear warm-up over
-  the first ``warmup`` fraction of steps (0 <= warmup < 1).
-* ``loss_fn``: ``loss_fn(model, inputs, labels) -> (loss, logits)``; cross-entropy by default.
-  Distillation and regularised fine-tuning plug in here.
-* ``precision``: ``"auto"`` (bf16/fp16 autocast on a GPU, fp32 on a CPU), ``"fp16"`` or ``"fp32"``.
-* ``checkpoint``: file to save to after every epoch; if it exists, training resumes from it. Only the same run
-  resumes: same arguments, per-group learning rates, trainable layers, seed, starting weights, loader seed and
-  callback objects (e.g. the unfreezing schedule); a checkpoint of any other run is refused, naming what differs.
-* ``keep_best``: end with the weights of the epoch with the best validation accuracy (needs ``val_loader``;
-  ``history.best_epoch`` says which). ``patience``: with ``keep_best``, stop once that many epochs in a row
-  have not beaten it (early stopping).
-* ``seed``: seeds everything before training starts, for repeatable runs.
-* ``on_epoch_start``: called as ``on_epoch_start(epoch)`` (0-based) before each epoch, e.g. to unfreeze
-  more layers (:class:`~tlcourse.freezing.GradualUnfreezing`).
-* ``frozen_batchnorm``: ``"eval"`` keeps BatchNorm layers whose weights are frozen in eval mode, so their
-  running statistics stay those of the pretrained model; ``"train"`` lets them drift.
-* ``channels_last``: store image batches and the model in channels-last memory order (faster
-  convolutions on recent GPUs with mixed precision).
-* ``compile``: run the forward and backward passes through ``torch.compile`` (slow first epoch, faster
-  later ones; checkpoints still hold the plain model's weights).
-"""
+def _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, show: bool, recipe: Recipe) -> None:
+    """Train one epoch, validate, and add the epoch's numbers to the history."""
+    state = step.state
+    started = time.perf_counter()
+    with explain_out_of_memory():
+        loss, accuracy = _train_one_epoch(runner, train_loader, state.optimizer, scheduler, scaler, step, show,
+                                          state.epoch, recipe.epochs)
+    state.history.add(state.epoch + 1, loss, accuracy, state.optimizer.param_groups[0]["lr"],
+                      time.perf_counter() - started,
+                      None if val_loader is None else evaluate(state.model, val_loader, precision=recipe.precision))
 
 
 @dataclass(frozen=True)
@@ -675,6 +649,8 @@ class _EpochSettings:
     grad_clip: float | None
     frozen_batchnorm_eval: bool
     channels_last: bool
+    callbacks: tuple  # called after each optimiser step
+    state: FitState
 
 
 def _diverged(epoch: int, step: int, lr: float) -> FloatingPointError:
@@ -748,6 +724,8 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
             # step ahead.
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
             scheduler.step()
+        settings.state.step += 1
+        run_event(settings.callbacks, "after_step", settings.state)
         n = len(labels)
         total_loss += loss.detach().float() * n
         correct += (logits.detach().argmax(dim=1) == labels).sum()

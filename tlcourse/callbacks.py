@@ -1,0 +1,98 @@
+"""What :func:`~tlcourse.training.fit` does at each event beyond the plain loop: callbacks.
+
+``fit`` calls every callback at these events, in this order (the same idea as fastai's callbacks):
+
+* ``before_fit(state)``: once, after the model, optimiser and any checkpoint are ready;
+* ``before_epoch(state)``: at the start of each epoch (``state.epoch`` is 0-based), e.g. unfreeze a block;
+* ``after_step(state)``: after each optimiser step (``state.step`` counts steps from the start of the run);
+* ``after_epoch(state)``: after the epoch's training and validation (``state.history`` has its numbers);
+* ``after_fit(state)``: once, at the end, also after an early stop.
+
+A callback ends training early by raising :class:`StopTraining`. What it must remember across epochs goes in
+``state_dict()``: ``fit`` saves that in its checkpoints and gives it back with ``load_state_dict`` on resume,
+so a resumed run is the same run. Its simple attributes (numbers, strings) are part of the run's identity: a
+checkpoint is not resumed with a callback of other settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training before the last epoch (``fit`` then calls ``after_fit``)."""
+
+
+@dataclass
+class FitState:
+    """What a callback can read (and change) at an event of ``fit``."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    history: object  # tlcourse.training.History
+    epochs: int  # the recipe's number of epochs
+    epoch: int = 0  # 0-based index of the current (or last) epoch
+    step: int = 0  # optimiser steps taken in this run so far
+
+
+class Callback:
+    """Does nothing at every event; a callback overrides the events it needs."""
+
+    def before_fit(self, state: FitState) -> None: ...
+
+    def before_epoch(self, state: FitState) -> None: ...
+
+    def after_step(self, state: FitState) -> None: ...
+
+    def after_epoch(self, state: FitState) -> None: ...
+
+    def after_fit(self, state: FitState) -> None: ...
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must hold for a resumed run to continue exactly (nothing, by default)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what :meth:`state_dict` returned."""
+
+
+class KeepBest(Callback):
+    """Early stopping: remember the weights of the epoch with the best validation accuracy, end with them, and
+    (with ``patience``) stop once that many epochs in a row have not beaten it.
+
+    A tie keeps the earlier epoch. ``history.best_epoch`` says which epoch's weights the model ends with.
+    """
+
+    def __init__(self, patience: int | None = None):
+        self.patience = patience
+        self._epoch, self._accuracy, self._weights = None, None, None  # the best epoch so far (1-based)
+
+    def before_epoch(self, state: FitState) -> None:
+        if self.patience is not None and self._epoch is not None and state.epoch - self._epoch >= self.patience:
+            raise StopTraining(f"no better validation accuracy for {self.patience} epochs")
+
+    def after_epoch(self, state: FitState) -> None:
+        accuracy = state.history.val_acc[-1]
+        if self._epoch is None or accuracy > self._accuracy:
+            self._epoch, self._accuracy = state.epoch + 1, accuracy
+            self._weights = {k: v.detach().to("cpu", copy=True) for k, v in state.model.state_dict().items()}
+
+    def after_fit(self, state: FitState) -> None:
+        if self._weights is not None:
+            state.model.load_state_dict(self._weights)
+            state.history.best_epoch = self._epoch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch, "accuracy": self._accuracy, "weights": self._weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._epoch, self._accuracy, self._weights = state.get("epoch"), state.get("accuracy"), state.get("weights")
+
+
+def run_event(callbacks, event: str, state: FitState) -> None:
+    """Call ``event`` on every callback, in order."""
+    for callback in callbacks:
+        getattr(callback, event)(state)
