@@ -11,6 +11,7 @@ Since 2026-12-02 ``train_dann`` trains with Ganin et al.'s SGD recipe (momentum,
 of 2026-11-26 was made with the Adam optimiser at 1e-3 that it used before, so re-runs give other numbers.
 """
 
+import dataclasses
 import json
 import sys
 import time
@@ -27,11 +28,13 @@ target_test = data.make_loader(target.test, 512)
 
 
 def run(seed, adapt=True, epochs=10, **settings):
+    """One variant: ``settings`` go to train_dann (reverse, domain_weight, joint_batches)."""
     torch.manual_seed(seed)
     model = dann.DANN(num_classes=10)
     src = data.make_loader(source.train, 64, shuffle=True, seed=seed)
     tgt = data.make_loader(target.train, 64, shuffle=True, seed=seed + 100)
-    history = dann.train_dann(model, src, tgt, epochs=epochs, adapt=adapt, seed=seed, progress=False, **settings)
+    recipe = dataclasses.replace(dann.GANIN_RECIPE, epochs=epochs, seed=seed)
+    history = dann.train_dann(model, src, tgt, recipe, adapt=adapt, progress=False, **settings)
     adapted = adabn.adapt_batchnorm(model, target.train.tensors[0])
     return (training.evaluate(model, target_test)["accuracy"], training.evaluate(adapted, target_test)["accuracy"],
             history.domain_acc[-1] if history.domain_acc else float("nan"))

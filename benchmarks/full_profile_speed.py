@@ -21,6 +21,7 @@ not depend on them. Results are JSON lines (``--json``); the first epoch of each
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -31,6 +32,7 @@ import torch
 from PIL import Image
 
 from tlcourse import data, models, training
+from tlcourse.recipe import Recipe
 from train_speed import make_data  # same directory: the synthetic token batches of the other benchmark
 
 
@@ -90,7 +92,7 @@ def image_workloads(n: int, precision: str) -> list[dict]:
     test_loader = data.make_loader(RandomCifar(n, test_tf), 256)
     model = resnet50()
     torch.cuda.reset_peak_memory_stats()
-    history = training.fit(model, train_loader, epochs=2, lr=1e-4, precision=precision, progress=False)
+    history = training.fit(model, train_loader, Recipe(epochs=2, lr=1e-4, precision=precision), progress=False)
     facts = {"model": "resnet50", "image_size": spec.image_size, "precision": precision}
     rows = [measure("resnet50 train", n, history.seconds, batch_size=32, **facts)]
     torch.cuda.reset_peak_memory_stats()
@@ -103,8 +105,8 @@ def text_workloads(n: int, precision: str, length: int = 64) -> list[dict]:
     dataset = make_data("bert-base", n, 0, length)
     model = bert_base()
     torch.cuda.reset_peak_memory_stats()
-    history = training.fit(model, data.make_loader(dataset, 32, shuffle=True, workers=0), epochs=2, lr=2e-5,
-                           precision=precision, progress=False)
+    history = training.fit(model, data.make_loader(dataset, 32, shuffle=True, workers=0),
+                           Recipe(epochs=2, lr=2e-5, precision=precision), progress=False)
     facts = {"model": "bert-base", "sequence_length": length, "precision": precision}
     rows = [measure("bert-base train", n, history.seconds, batch_size=32, **facts)]
     torch.cuda.reset_peak_memory_stats()
@@ -123,14 +125,15 @@ def small_cnn_workloads(n: int) -> list[dict]:
 
     images = TensorDataset(torch.randn(n, 3, 224, 224), torch.randint(0, 10, (n,)))
     torch.cuda.reset_peak_memory_stats()
-    history = training.fit(models.SmallCNN(10, 224), data.make_loader(images, 32, shuffle=True), epochs=3, lr=3e-3,
-                           precision="fp16", progress=False)
+    history = training.fit(models.SmallCNN(10, 224), data.make_loader(images, 32, shuffle=True),
+                           Recipe(epochs=3, lr=3e-3, precision="fp16"), progress=False)
     rows = [measure("small cnn (06 student) train", n, history.seconds, batch_size=32, image_size=224,
                     precision="fp16")]
     digits = TensorDataset(torch.randn(8 * n, 3, 28, 28), torch.randint(0, 10, (8 * n,)))
     torch.cuda.reset_peak_memory_stats()
     history = dann.train_dann(dann.DANN(num_classes=10), data.make_loader(digits, 64, shuffle=True),
-                              data.make_loader(digits, 64, shuffle=True, seed=1), epochs=3, progress=False)
+                              data.make_loader(digits, 64, shuffle=True, seed=1),
+                              dataclasses.replace(dann.GANIN_RECIPE, epochs=3), progress=False)
     rows.append(measure("dann (07) train, source + target digits", 8 * n, history.seconds, batch_size=64,
                         image_size=28))
     return rows

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from tlcourse import training
+from tlcourse.recipe import Recipe
 from tlcourse.data import make_loader
 
 
@@ -93,8 +94,10 @@ def hand_written_loop(model, loader, epochs: int, device, lr: float = 1e-4) -> l
     return seconds
 
 
-def fit_seconds(model, loader, epochs: int, device, **options) -> list[float]:
-    history = training.fit(model, loader, epochs=epochs, lr=1e-4, device=device, **options)
+def fit_seconds(model, loader, epochs: int, device, progress: bool = False, **settings) -> list[float]:
+    """Seconds per epoch of ``fit`` with a recipe of ``settings`` (precision, channels_last, compile)."""
+    recipe = Recipe(epochs=epochs, lr=1e-4, device=str(device), **settings)
+    history = training.fit(model, loader, recipe, progress=progress)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return history.seconds

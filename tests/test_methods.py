@@ -74,6 +74,11 @@ def test_gradual_unfreezing_adds_blocks(cnn):
     assert counts[0] < counts[1] < counts[2]
 
 
+def _ganin(epochs):
+    """Ganin et al.'s DANN recipe, shortened to ``epochs`` for a test, seeded."""
+    return Recipe(epochs=epochs, lr=0.01, optimizer="sgd", momentum=0.9, weight_decay=0.0, seed=0)
+
+
 # --- feature cache ----------------------------------------------------------------------------
 
 
@@ -205,7 +210,7 @@ def _train_with_target_labels(labels):
     model = dann.DANN(10)
     src = data.make_loader(source, 16, shuffle=True, seed=0)
     tgt = data.make_loader(TensorDataset(target_images, labels), 16, shuffle=True, seed=1)
-    dann.train_dann(model, src, tgt, epochs=2, seed=0, progress=False)
+    dann.train_dann(model, src, tgt, _ganin(2), progress=False)
     return model.state_dict()
 
 
@@ -225,7 +230,7 @@ def test_dann_domain_loss_changes_the_features():
         model = dann.DANN(10)
         src = data.make_loader(source, 16, shuffle=True, seed=0)
         tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
-        dann.train_dann(model, src, tgt, epochs=2, adapt=adapt, seed=0, progress=False)
+        dann.train_dann(model, src, tgt, _ganin(2), adapt=adapt, progress=False)
         results.append(model.features[0].weight.detach().clone())
     assert not torch.equal(results[0], results[1])
 
@@ -413,6 +418,23 @@ def test_transfer_set_returns_true_labels_only_for_the_labelled_indices():
         distillation.TransferSet(TensorDataset(images, true_labels), teacher, labelled=[6])
 
 
+def test_a_relabelled_transfer_set_shares_the_teachers_logits_without_running_it_again():
+    images = torch.randn(6, 3, 8, 8)
+    true_labels = torch.tensor([0, 1, 2, 0, 1, 0])
+    calls = []
+    teacher = _teacher_that_always_says_2()
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    transfer = distillation.TransferSet(TensorDataset(images, true_labels), teacher, labelled=[1])
+    ran = len(calls)
+    everything = transfer.relabelled(range(6))
+    assert len(calls) == ran  # the teacher did not run again
+    assert [everything[i][1] for i in range(6)] == true_labels.tolist()
+    assert [transfer[i][1] for i in range(6)] == [2, 1, 2, 2, 2, 2]  # the first set keeps its own labels
+    assert everything.logits is transfer.logits
+    with pytest.raises(ValueError, match="indices"):
+        transfer.relabelled([6])
+
+
 def test_transfer_set_can_serve_the_student_another_view_of_the_same_images():
     # the teacher (ResNet-50) needs 224 px; a small student can learn from the same images at their own 32 px
     big, small = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 4, 4)
@@ -437,9 +459,9 @@ def test_dann_history_records_the_domain_classifiers_accuracy_per_epoch():
     model = dann.DANN(10)
     src = data.make_loader(source, 16, shuffle=True, seed=0)
     tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
-    history = dann.train_dann(model, src, tgt, epochs=3, seed=0, progress=False)
+    history = dann.train_dann(model, src, tgt, _ganin(3), progress=False)
     assert len(history.domain_acc) == 3 and all(0.0 <= a <= 1.0 for a in history.domain_acc)
-    source_only = dann.train_dann(dann.DANN(10), src, tgt, epochs=2, adapt=False, seed=0, progress=False)
+    source_only = dann.train_dann(dann.DANN(10), src, tgt, _ganin(2), adapt=False, progress=False)
     assert source_only.domain_acc == []  # no domain classifier is trained without adaptation
 
 
@@ -528,7 +550,7 @@ def _train_features_and_domain_head(reverse: bool, domain_weight: float):
     model = dann.DANN(10, channels=(4, 6))
     src = data.make_loader(source, 16, shuffle=True, seed=0)
     tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
-    dann.train_dann(model, src, tgt, epochs=2, seed=0, progress=False, reverse=reverse, domain_weight=domain_weight)
+    dann.train_dann(model, src, tgt, _ganin(2), progress=False, reverse=reverse, domain_weight=domain_weight)
     return model.features[0].weight.detach().clone(), model.domain_classifier[0].weight.detach().clone()
 
 
@@ -548,5 +570,11 @@ def test_dann_anneals_its_learning_rate_as_ganin_et_al():
     source, target_images = _tiny_domains()
     src = data.make_loader(source, 16, shuffle=True, seed=0)
     tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
-    history = dann.train_dann(dann.DANN(10, channels=(4, 6)), src, tgt, epochs=3, seed=0, progress=False)
+    history = dann.train_dann(dann.DANN(10, channels=(4, 6)), src, tgt, _ganin(3), progress=False)
     assert history.lr[0] > history.lr[-1]
+
+
+def test_dann_refuses_a_recipe_with_another_optimizer_than_sgd():
+    src = data.make_loader(TensorDataset(torch.randn(8, 3, 28, 28), torch.arange(8) % 10), 4)
+    with pytest.raises(ValueError, match="optimizer='sgd', not 'adamw'"):
+        dann.train_dann(dann.DANN(10), src, src, Recipe(epochs=1), progress=False)

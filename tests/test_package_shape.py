@@ -25,6 +25,26 @@ def test_no_function_is_longer_than_one_screen():
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
 
 
+MAX_PARAMETERS = 10
+
+
+def _parameter_count(node: ast.FunctionDef) -> int:
+    """Every parameter a caller can pass (``self`` and ``cls`` are not passed; ``*args``/``**kwargs`` count one each)."""
+    args = node.args
+    names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    if names and names[0] in ("self", "cls"):
+        names = names[1:]
+    return len(names) + (args.vararg is not None) + (args.kwarg is not None)
+
+
+def test_no_function_takes_more_than_ten_parameters():
+    """Settings travel as one value (a Recipe), not as long keyword lists."""
+    many = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({_parameter_count(node)} parameters)"
+            for path in _modules() for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _parameter_count(node) > MAX_PARAMETERS]
+    assert not many, f"functions with more than {MAX_PARAMETERS} parameters: {many}"
+
+
 def test_every_public_function_and_class_is_used_by_a_notebook_or_the_package():
     sources = {path: path.read_text() for path in _modules()}
     notebooks = " ".join("".join(cell["source"]) for path in (ROOT / "notebooks").glob("*.ipynb")

@@ -1,5 +1,6 @@
 """A fine-tuning run saved with cache=True is reused only by an identical run, and gives the same result."""
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from tlcourse import data, experiments, features, training
+from tlcourse.recipe import Recipe
 
 
 @pytest.fixture
@@ -25,10 +27,14 @@ def small_digits():
                           std=task.std)
 
 
-def run(task, **settings):
-    options = dict(n_labels=40, epochs=1, lr=1e-3, seed=0, cache=True)
-    options.update(settings)
-    return experiments.finetune_image_classifier(task, **options)
+RECIPE = Recipe(epochs=1, lr=1e-3, seed=0)
+
+
+def run(task, n_labels=40, **changes):
+    """A cached run; ``changes`` are recipe fields or other arguments of finetune_image_classifier."""
+    fields = {k: changes.pop(k) for k in list(changes) if k in Recipe.__dataclass_fields__}
+    return experiments.finetune_image_classifier(task, n_labels, dataclasses.replace(RECIPE, **fields), cache=True,
+                                                 **changes)
 
 
 def forbid_training(monkeypatch):
@@ -117,10 +123,10 @@ def test_runs_a_fingerprint_cannot_describe_are_refused(run_cache):
 
 def test_a_text_run_is_reused_too(run_cache, monkeypatch):
     task = data.text_task(profile="quick", n_train=48, n_val=16, n_test=16)
-    settings = dict(epochs=1, max_length=32, seed=0, cache=True)
-    first = experiments.finetune_text_classifier(task, **settings)
+    recipe = Recipe(epochs=1, lr=1e-4, max_length=32, seed=0)
+    first = experiments.finetune_text_classifier(task, recipe, cache=True)
     forbid_training(monkeypatch)
-    again = experiments.finetune_text_classifier(task, **settings)
+    again = experiments.finetune_text_classifier(task, recipe, cache=True)
     assert again.from_cache and again.accuracy == first.accuracy and again.history == first.history
     with pytest.raises(AssertionError, match="trained again"):
-        experiments.finetune_text_classifier(task, **dict(settings, max_length=24))
+        experiments.finetune_text_classifier(task, dataclasses.replace(recipe, max_length=24), cache=True)

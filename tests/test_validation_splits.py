@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from tlcourse import data, experiments, models
+from tlcourse.recipe import Recipe
 
 
 def test_quick_digits_have_disjoint_train_validation_and_test_splits():
@@ -59,7 +60,7 @@ def test_choosing_the_learning_rate_reads_validation_only(monkeypatch):
     monkeypatch.setattr(models, "image_classifier", lambda n, pretrained=True, dropout=0.2: torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, n)))
     val_loader = data.make_loader(task.val, 16)
-    best, runs = experiments.choose_learning_rate(task, 24, [1e-4, 1e-1], val_loader, epochs=2)
+    best, runs = experiments.choose_learning_rate(task, 24, Recipe(epochs=2), [1e-4, 1e-1], val_loader)
     assert set(runs) == {1e-4, 1e-1} and all(run.accuracy is None for run in runs.values())
     assert runs[best].val_accuracy == max(run.val_accuracy for run in runs.values())
 
@@ -72,7 +73,7 @@ def test_early_stopping_run_reports_the_validation_accuracy_of_the_kept_epoch(mo
                           classes=["a", "b"], image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
     monkeypatch.setattr(models, "image_classifier", lambda n, pretrained=True, dropout=0.2: torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, n)))
-    run = experiments.finetune_image_classifier(task, 24, epochs=4, lr=0.05, patience=2,
+    run = experiments.finetune_image_classifier(task, 24, Recipe(epochs=4, lr=0.05, keep_best=True, patience=2),
                                                 val_loader=data.make_loader(task.val, 8))
     history = run.history
     assert run.val_accuracy == max(history.val_acc) == history.val_acc[history.best_epoch - 1]

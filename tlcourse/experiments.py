@@ -9,6 +9,7 @@ exactly what was run.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import numbers
 import time
@@ -112,107 +113,105 @@ def check_epochs(epochs) -> None:
         raise ValueError(f"epochs={epochs!r}: the number of passes over the training data is a whole number >= 1.")
 
 
-def finetune_image_classifier(task: data.ImageTask, n_labels: int, pretrained: bool = True, epochs: int = 5,
-                              lr: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.01,
-                              dropout: float = 0.2, warmup: float = 0.1, schedule: str = "cosine",
-                              optimizer: str = "adamw", grad_clip: float | None = 1.0, seed: int = 0,
-                              test_loader=None, strategy: str = "full", strategy_options: dict | None = None,
-                              frozen_batchnorm: str = "eval", loss_fn=None, measure_memory: bool = False,
-                              model: torch.nn.Module | None = None, checkpoint=None, val_loader=None,
-                              patience: int | None = None, test: bool = True, cache: bool = False) -> RunResult:
-    """Fine-tune the profile's image model (or train it from scratch) on ``n_labels`` balanced examples.
+def _seed_of(recipe: Recipe) -> int:
+    """The run's seed: it picks the labelled examples, the new head and the batch order (0 when the recipe has none)."""
+    return 0 if recipe.seed is None else recipe.seed
+
+
+def _for_fit(recipe: Recipe) -> Recipe:
+    """The recipe ``fit`` gets: everything was seeded before the model was built (so the new head is seeded too);
+    seeding again at the start of training would replay the random numbers the head already used."""
+    return dataclasses.replace(recipe, seed=None)
+
+
+def finetune_image_classifier(task: data.ImageTask, n_labels: int, recipe: Recipe, *, model=None, loss_fn=None,
+                              val_loader=None, test_loader=None, test: bool = True, cache: bool = False,
+                              measure_memory: bool = False) -> RunResult:
+    """Fine-tune the profile's image model (or train it from scratch) on ``n_labels`` balanced examples, following
+    ``recipe`` (its ``pretrained``, ``strategy`` and ``batch_size`` fields as well as the training settings).
 
     The same seed gives the same labelled examples, the same new head and the same batches,
     so a pretrained and a from-scratch run differ only in their starting weights.
-    ``strategy`` chooses what is trained (see :func:`tlcourse.freezing.apply_strategy`);
-    ``loss_fn`` replaces cross-entropy (e.g. a regularised loss built on ``model``).
+    ``model`` replaces the profile's model (e.g. one with other dropout); ``loss_fn`` replaces cross-entropy (e.g.
+    a regularised loss built on ``model``).
 
     Choosing: with ``val_loader`` the run validates after every epoch and reports ``val_accuracy`` (of
-    the last epoch); with ``patience`` as well it keeps the best epoch's weights (early stopping) and
-    reports that epoch's. ``test=False`` leaves the test split unread, as a run that only serves a
-    choice should.
+    the last epoch, or of the best one with ``recipe.keep_best``: early stopping). ``test=False`` leaves the test
+    split unread, as a run that only serves a choice should; ``measure_memory`` estimates one training step's memory.
 
     ``cache=True`` saves the trained weights and history under a fingerprint of everything the run
     depends on (see :func:`reuse_or_train`); an identical later call, in this notebook or the next,
     loads them instead of training again.
     """
     check_n_labels(n_labels, task)
-    check_run_settings(strategy, lr, epochs)
+    check_run_settings(recipe.strategy, recipe.lr, recipe.epochs)
+    seed = _seed_of(recipe)
     training.seed_everything(seed)
     if model is None:
-        model = models.image_classifier(task.num_classes, pretrained=pretrained, dropout=dropout)
-    fit_options = freezing.apply_strategy(model, strategy, lr, **(strategy_options or {}))
-    if loss_fn is not None:
-        fit_options["loss_fn"] = loss_fn
-    if val_loader is not None:
-        fit_options["val_loader"] = val_loader  # validated after every epoch: the history has the curve
+        model = models.image_classifier(task.num_classes, pretrained=recipe.pretrained)
+    fit_options = freezing.apply_strategy(model, recipe.strategy, recipe.lr, **(recipe.strategy_options or {}))
+    fit_options |= {"loss_fn": loss_fn} if loss_fn is not None else {}
+    fit_options |= {"val_loader": val_loader} if val_loader is not None else {}  # the history has the curve
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
-    train_loader = data.make_loader(train_set, batch_size, shuffle=True, seed=seed)
+    train_loader = data.make_loader(train_set, recipe.batch_size, shuffle=True, seed=seed)
     test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
-    recipe = Recipe(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule,
-                    optimizer=optimizer, grad_clip=grad_clip, frozen_batchnorm=frozen_batchnorm,
-                    keep_best=patience is not None, patience=patience)
-    run = dict(kind="image", batch_size=batch_size, seed=seed, strategy=strategy,
-               strategy_options=strategy_options) if cache else None
-    result = _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe, checkpoint,
-                             run, train_set)
+    result = _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe,
+                             {"kind": "image"} if cache else None, train_set)
     if val_loader is not None:
         history = result.history
-        result.val_accuracy = history.val_acc[history.best_epoch - 1 if patience is not None else -1]
+        result.val_accuracy = history.val_acc[history.best_epoch - 1 if recipe.keep_best else -1]
     return result
 
 
-def choose_learning_rate(task: data.ImageTask, n_labels: int, learning_rates, val_loader, pretrained: bool = True,
-                         seed: int = 0, **settings) -> tuple[float, dict[float, RunResult]]:
-    """Train once per learning rate on the same labelled examples; keep the best on validation.
+def choose_learning_rate(task: data.ImageTask, n_labels: int, recipe: Recipe, learning_rates, val_loader,
+                         cache: bool = False) -> tuple[float, dict[float, RunResult]]:
+    """Train ``recipe`` once per learning rate on the same labelled examples; keep the best on validation.
 
     Returns ``(best_lr, {lr: run})``. The test split is never read: a learning rate picked by its test
     accuracy would make that test accuracy an optimistic estimate of how the model does on new data.
-    ``settings`` go to :func:`finetune_image_classifier` (epochs, batch size, ...).
     """
-    runs = {lr: finetune_image_classifier(task, n_labels, pretrained=pretrained, lr=lr, seed=seed,
-                                          val_loader=val_loader, test=False, **settings)
+    runs = {lr: finetune_image_classifier(task, n_labels, dataclasses.replace(recipe, lr=lr), val_loader=val_loader,
+                                          test=False, cache=cache)
             for lr in check_grid("learning_rates", learning_rates)}
     return max(runs, key=lambda lr: runs[lr].val_accuracy), runs
 
 
-def accuracy_over_seeds(task: data.ImageTask, n_labels: int, seeds, test_loader, **settings) -> list[float]:
+def accuracy_over_seeds(task: data.ImageTask, n_labels: int, recipe: Recipe, seeds, test_loader) -> list[float]:
     """Test accuracy of the same recipe run with each seed (other labelled examples, head and batch order).
 
     One run is one draw; the spread over seeds is what tells a finding from luck (see
-    :mod:`tlcourse.uncertainty`). ``settings`` go to :func:`finetune_image_classifier`.
+    :mod:`tlcourse.uncertainty`).
     """
-    return [finetune_image_classifier(task, n_labels, seed=seed, test_loader=test_loader, **settings).accuracy
+    return [finetune_image_classifier(task, n_labels, dataclasses.replace(recipe, seed=seed),
+                                      test_loader=test_loader).accuracy
             for seed in check_seeds(seeds)]
 
 
-def finetune_text_classifier(task: data.TextTask, pretrained: bool = True, epochs: int = 2, lr: float = 1e-4,
-                             batch_size: int = 32, max_length: int = 64, weight_decay: float = 0.01,
-                             warmup: float = 0.1, schedule: str = "linear", seed: int = 0, test_loader=None,
-                             strategy: str = "full", strategy_options: dict | None = None,
-                             measure_memory: bool = False, model=None, tokenizer=None, pooling: str = "cls",
-                             checkpoint=None, val_loader=None, cache: bool = False) -> RunResult:
-    """Fine-tune the profile's text model on all of ``task``'s training texts (the BERT recipe).
+def finetune_text_classifier(task: data.TextTask, recipe: Recipe, *, model=None, tokenizer=None, pooling: str = "cls",
+                             val_loader=None, test_loader=None, cache: bool = False,
+                             measure_memory: bool = False) -> RunResult:
+    """Fine-tune the profile's text model on all of ``task``'s training texts, following ``recipe`` (the BERT
+    recipe: a few epochs, a small learning rate, warm-up and a linear decay; its ``max_length`` and ``batch_size``
+    shape the batches).
 
     With ``val_loader`` the history holds a validation accuracy after every epoch (for the curves).
-    ``pooling`` is what the new head reads (see :func:`~tlcourse.models.text_classifier`).
-    ``cache=True``: as in :func:`finetune_image_classifier`.
+    ``pooling`` is what the new head reads (see :func:`~tlcourse.models.text_classifier`); ``model`` and
+    ``tokenizer`` replace the profile's. ``cache=True``: as in :func:`finetune_image_classifier`.
     """
-    check_run_settings(strategy, lr, epochs)
+    check_run_settings(recipe.strategy, recipe.lr, recipe.epochs)
+    seed = _seed_of(recipe)
     training.seed_everything(seed)
     if model is None:
-        model, tokenizer = models.text_classifier(task.num_classes, pretrained=pretrained, pooling=pooling)
-    fit_options = freezing.apply_strategy(model, strategy, lr, **(strategy_options or {}))
-    if val_loader is not None:
-        fit_options["val_loader"] = val_loader
-    train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
-                                    shuffle=True, seed=seed)
-    test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, max_length)
-    recipe = Recipe(epochs=epochs, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule)
-    run = dict(kind="text", batch_size=batch_size, max_length=max_length, seed=seed, strategy=strategy,
-               strategy_options=strategy_options, tokenizer=tokenizer.name_or_path) if cache else None
-    return _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe, checkpoint,
-                           run, train_loader.dataset)
+        model, tokenizer = models.text_classifier(task.num_classes, pretrained=recipe.pretrained, pooling=pooling)
+    fit_options = freezing.apply_strategy(model, recipe.strategy, recipe.lr, **(recipe.strategy_options or {}))
+    fit_options |= {"val_loader": val_loader} if val_loader is not None else {}
+    train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, recipe.batch_size,
+                                    recipe.max_length, shuffle=True, seed=seed)
+    test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128,
+                                                  recipe.max_length)
+    run = {"kind": "text", "tokenizer": tokenizer.name_or_path} if cache else None
+    return _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe, run,
+                           train_loader.dataset)
 
 
 # --- reusing a run -----------------------------------------------------------------------------
@@ -223,14 +222,13 @@ def run_cache_dir() -> Path:
 
 
 def _train_or_reuse(model, train_loader, test_loader, fit_options: dict, measure_memory: bool, recipe: Recipe,
-                    checkpoint, run: dict | None, train_set) -> RunResult:
+                    run: dict | None, train_set) -> RunResult:
     """Train with ``fit``; with a ``run`` description (``cache=True``), reuse an identical earlier run instead."""
     if run is None:
-        return _train_and_measure(model, train_loader, test_loader, fit_options | {"checkpoint": checkpoint},
-                                  measure_memory, recipe)
-    if "loss_fn" in fit_options or checkpoint is not None:
-        raise ValueError("cache=True works for runs fully described by their settings: a custom loss_fn or a "
-                         "checkpoint cannot be fingerprinted, so such a run is never reused.")
+        return _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, recipe)
+    if "loss_fn" in fit_options:
+        raise ValueError("cache=True works for runs fully described by their settings: a custom loss_fn cannot be "
+                         "fingerprinted, so such a run is never reused.")
     val_loader = fit_options.get("val_loader")
     return reuse_or_train(model, train_loader, test_loader, fit_options, measure_memory, recipe, run,
                           train_set, None if val_loader is None else val_loader.dataset)
@@ -241,8 +239,8 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
     """Train ``model`` following ``recipe``, or load the result of an identical earlier run.
 
     A run is identical when its starting weights (pretrained body and seeded new head), training
-    data, validation data, every field of ``recipe``, the settings in ``run`` (batch size, seed, strategy,
-    ...), the package's own code (:func:`~tlcourse.features.code_fingerprint`) and the software and device are
+    data, validation data, every field of ``recipe`` (settings, batch size, seed, strategy...), the kind of run
+    (and the tokenizer) in ``run``, the package's own code (:func:`~tlcourse.features.code_fingerprint`) and the software and device are
     the same:
     the file name is a fingerprint of all of them, so changing any one trains anew. The cache saves
     a notebook the time of a run that an earlier notebook already made (a teacher, a fine-tuned
@@ -273,7 +271,7 @@ def _train_and_measure(model, train_loader, test_loader, fit_options: dict, meas
                        recipe: Recipe) -> RunResult:
     """Train with ``fit``, then measure what a RunResult reports: time, trainable weights, memory, accuracy."""
     started = time.perf_counter()
-    history = training.fit(model, train_loader, recipe, **fit_options)
+    history = training.fit(model, train_loader, _for_fit(recipe), **fit_options)
     seconds = time.perf_counter() - started
     # counted after training: gradual unfreezing ends with more trainable weights than it starts with
     trainable = freezing.count_trainable(model)

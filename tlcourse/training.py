@@ -207,7 +207,7 @@ def explain_out_of_memory():
 # --- optimiser, schedule, precision -----------------------------------------------------------
 
 
-def make_optimizer(params, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.0):
+def make_optimizer(params, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.9):
     """AdamW (the fine-tuning default), Adam or SGD with momentum, by name."""
     name = name.lower()
     if name == "adamw":
@@ -215,7 +215,7 @@ def make_optimizer(params, name: str = "adamw", lr: float = 1e-3, weight_decay: 
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"Unknown optimizer {name!r}: use 'adamw', 'adam' or 'sgd'.")
 
 
@@ -571,7 +571,7 @@ def _training_parts(model, device, recipe: Recipe, params, optimizer, total_step
     if optimizer is None:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(trainable if params is None else params, recipe.optimizer, recipe.lr,
-                                   recipe.weight_decay)
+                                   recipe.weight_decay, recipe.momentum)
     _check_learning_rates(optimizer)
     scheduler = make_scheduler(optimizer, total_steps, recipe.warmup, recipe.schedule)
     dtype = autocast_dtype(device, recipe.precision)
@@ -603,7 +603,7 @@ def fit(model: nn.Module, train_loader, recipe: Recipe = Recipe(), *, val_loader
     _check_fit_arguments(model, train_loader, recipe, optimizer, val_loader)
     if recipe.seed is not None:
         seed_everything(recipe.seed)
-    device = get_device()
+    device = get_device(recipe.device)
     callbacks = ([KeepBest(recipe.patience)] if recipe.keep_best else []) + list(callbacks)
     optimizer, scheduler, dtype, scaler = _training_parts(model, device, recipe, params, optimizer,
                                                           recipe.epochs * len(train_loader))
@@ -638,7 +638,8 @@ def _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, show: 
                                           state.epoch, recipe.epochs)
     state.history.add(state.epoch + 1, loss, accuracy, state.optimizer.param_groups[0]["lr"],
                       time.perf_counter() - started,
-                      None if val_loader is None else evaluate(state.model, val_loader, precision=recipe.precision))
+                      None if val_loader is None else evaluate(state.model, val_loader, device=step.device,
+                                                               precision=recipe.precision))
 
 
 @dataclass(frozen=True)

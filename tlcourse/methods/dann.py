@@ -27,12 +27,15 @@ from tqdm.auto import tqdm
 from ..features import extract_features, make_probe
 from ..models import ImageModelSpec
 from ..profiles import get_device
+from ..recipe import Recipe
 from ..training import History, evaluate, progress_enabled, seed_everything
 from .gradient_reversal import GradientReversal
 
 
 # What the digit CNN below takes: 28x28 colour digits scaled to [-1, 1] (pass it to data.digits_task).
 DIGIT_CNN_INPUT = ImageModelSpec("dann_digit_cnn", asset="", image_size=28, mean=(0.5,) * 3, std=(0.5,) * 3)
+# Ganin et al.'s optimiser (2016, section 5.2): SGD with momentum 0.9 from lr 0.01, annealed (annealed_learning_rate).
+GANIN_RECIPE = Recipe(epochs=10, lr=0.01, optimizer="sgd", momentum=0.9, weight_decay=0.0)
 
 
 def digit_feature_extractor(channels: tuple[int, int] = (32, 48)) -> nn.Sequential:
@@ -126,23 +129,31 @@ def annealed_learning_rate(lr: float, progress: float) -> float:
     return lr / (1.0 + 10.0 * progress) ** 0.75
 
 
-def train_dann(model: DANN, source_loader, target_loader, epochs: int = 10, lr: float = 0.01, adapt: bool = True,
-               domain_weight: float = 1.0, val_loader=None, device=None, seed: int | None = None,
-               progress: bool | None = None, joint_batches: bool = False, reverse: bool = True,
-               momentum: float = 0.9) -> DANNHistory:
+def _ganin_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
+    """SGD with the recipe's momentum: the optimiser that Ganin et al.'s annealed rate was designed for."""
+    if recipe.optimizer != "sgd":
+        raise ValueError(f"train_dann follows Ganin et al.'s SGD recipe: use a recipe with optimizer='sgd', not "
+                         f"{recipe.optimizer!r}.")
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
+
+
+def train_dann(model: DANN, source_loader, target_loader, recipe: Recipe = GANIN_RECIPE, *, adapt: bool = True,
+               reverse: bool = True, domain_weight: float = 1.0, joint_batches: bool = False, val_loader=None,
+               progress: bool | None = None) -> DANNHistory:
     """Train on labelled source and unlabelled target batches with Ganin et al.'s optimiser (2016, section 5.2):
     SGD with momentum, :func:`annealed_learning_rate`, loss CE(source) + domain_weight * BCE(domain) with the
-    reversal strength of :func:`reversal_strength`. Only the images of ``target_loader`` are used.
+    reversal strength of :func:`reversal_strength`. Only the images of ``target_loader`` are used. From ``recipe``:
+    ``epochs``, ``lr`` (the starting rate, annealed), ``momentum``, ``seed`` and ``device``; its optimiser is SGD.
 
     ``adapt=False``: source batches alone (the *source-only* baseline). ``reverse=False``: the control that
     isolates the adversarial part: target batches still pass through the network (BatchNorm sees each domain
     on its own) and the domain classifier still trains, but no gradient from it reaches the features.
     """
-    if seed is not None:
-        seed_everything(seed)
-    device = get_device(device)
-    model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    if recipe.seed is not None:
+        seed_everything(recipe.seed)
+    device = get_device(recipe.device)
+    optimizer = _ganin_optimizer(model.to(device), recipe)
+    epochs, lr = recipe.epochs, recipe.lr
     target_images = _images_only(target_loader)
     total_steps, step = epochs * len(source_loader), 0
     history = DANNHistory()

@@ -13,6 +13,8 @@ over every element, PyTorch's default "mean", would also divide by the number of
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,9 +95,20 @@ class TransferSet(WithTeacherLogits):
 
     def __init__(self, dataset, teacher: nn.Module, batch_size: int = 256, student_view=None, labelled=()):
         super().__init__(dataset, teacher, batch_size, student_view)
-        self.labelled = frozenset(int(i) for i in labelled)
-        if self.labelled and not all(0 <= i < len(self) for i in self.labelled):
+        self.labelled = self._checked_indices(labelled)
+
+    def _checked_indices(self, labelled) -> frozenset:
+        indices = frozenset(int(i) for i in labelled)
+        if indices and not all(0 <= i < len(self) for i in indices):
             raise ValueError(f"labelled must hold indices of the data set's {len(self)} examples")
+        return indices
+
+    def relabelled(self, labelled) -> "TransferSet":
+        """The same images and teacher logits with the true labels of ``labelled`` instead: the teacher does not
+        run again (its logits do not depend on which labels are known)."""
+        other = copy.copy(self)
+        other.labelled = self._checked_indices(labelled)
+        return other
 
     def __getitem__(self, index):
         inputs, label = self.dataset[index]
