@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tlcourse import data, strategy, training, uncertainty
+from tlcourse import own_data, strategy, training, uncertainty
 
 CLASSES = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
 
@@ -53,7 +53,7 @@ def write_folder(images, labels, folder: Path, per_class: int, seed: int) -> Pat
 def run_once(images, labels, per_class: int, seed: int, budget: float, epochs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_folder(images, labels, Path(tmp) / "animals", per_class, seed)
-        task = data.image_folder_task(folder, seed=seed)
+        task = own_data.image_folder_task(folder, seed=seed)
         started = time.perf_counter()
         choice = strategy.choose_strategy(task, budget_seconds=budget, epochs=epochs, seed=seed,
                                           cache_folder=Path(tmp) / "cache", verbose=False)

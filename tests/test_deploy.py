@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch.utils.data import TensorDataset
 
-from tlcourse import data, deploy, models, strategy, training
+from tlcourse import data, deploy, models, own_data, strategy, training
 
 
 def image_task(tmp_path, n=4):
@@ -18,8 +18,8 @@ def image_task(tmp_path, n=4):
         path = tmp_path / f"img{i}.png"
         Image.fromarray(rng.integers(0, 256, (30 + i, 40, 3), dtype=np.uint8)).save(path)
         paths.append(path)
-    images = data.FolderImages(paths, [0, 1, 2, 0][:n], 32, (0.5,) * 3, (0.5,) * 3)
-    task = data.FolderImageTask(name="mine", train=images, test=images, classes=["ant", "bee", "cow"], image_size=32,
+    images = own_data.FolderImages(paths, [0, 1, 2, 0][:n], 32, (0.5,) * 3, (0.5,) * 3)
+    task = own_data.FolderImageTask(name="mine", train=images, test=images, classes=["ant", "bee", "cow"], image_size=32,
                                 mean=(0.5,) * 3, std=(0.5,) * 3)
     return task, paths
 
@@ -46,7 +46,7 @@ def test_saved_image_classifier_predicts_like_the_model_in_memory(tmp_path):
 def test_saved_text_classifier_predicts_like_the_model_in_memory(tmp_path):
     torch.manual_seed(0)
     model, tokenizer = models.text_classifier(2, pretrained=False)
-    task = data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
+    task = own_data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
                             classes=["neg", "pos"])
     texts = ["a wonderful film", "dull and far too long", "fine"]
     model.eval()
@@ -145,7 +145,7 @@ def test_text_classifier_round_trip_keeps_its_model_when_saved_under_the_full_pr
     model.eval()
     with torch.no_grad():
         expected = [("neg", "pos")[i] for i in model(**inputs).logits.argmax(dim=1).tolist()]
-    task = data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
+    task = own_data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
                             classes=["neg", "pos"])
     monkeypatch.setenv("TLCOURSE_PROFILE", "full")  # bert_base_uncased: offline here, and not this model
     loaded = deploy.load_classifier(deploy.save_classifier(tmp_path / "text.pt", model, task, profile="full"))
@@ -184,7 +184,7 @@ def test_a_model_load_classifier_cannot_rebuild_is_refused_before_anything_is_wr
 def test_a_text_model_cut_down_from_the_registered_one_is_refused(tmp_path):
     model, _ = models.text_classifier(2, pretrained=False)
     student = models.student_from_teacher(model, [0, 2, 4])  # 3 of MiniLM's 6 layers: not what loading builds
-    task = data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
+    task = own_data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
                             classes=["neg", "pos"])
     with pytest.raises(ValueError, match=r"(?s)text_classifier.*torch\.save"):
         deploy.save_classifier(tmp_path / "student.pt", student, task)
@@ -303,7 +303,7 @@ def test_classify_accepts_any_iterable_of_paths_or_texts(image_classifier_file, 
     assert same_predictions(deploy.classify(loaded, Image.open(paths[0])), from_paths[:1])  # one PIL image
     assert deploy.classify(loaded, []) == []
     model, _ = models.text_classifier(2, pretrained=False)
-    task = data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
+    task = own_data.CsvTextTask(name="reviews", train_texts=["good"], train_labels=[1], test_texts=["bad"], test_labels=[0],
                             classes=["neg", "pos"])
     text = deploy.load_classifier(deploy.save_classifier(tmp_path / "text.pt", model, task))
     texts = ["a wonderful film", "dull and far too long", "fine"]

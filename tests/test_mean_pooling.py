@@ -2,7 +2,7 @@
 
 import torch
 
-from tlcourse import data, deploy, exercises, freezing, models
+from tlcourse import deploy, exercises, freezing, models, own_data
 
 
 def test_auto_pooling_uses_the_mean_for_minilm_and_ignores_padding():
@@ -38,7 +38,7 @@ def test_head_only_training_trains_only_the_new_layer_of_a_mean_pooling_model():
 def test_a_saved_mean_pooling_classifier_loads_as_one(tmp_path):
     torch.manual_seed(0)
     model, tokenizer = models.text_classifier(2, pretrained=False, profile="quick", pooling="mean")
-    task = data.CsvTextTask(name="t", train_texts=["a"], train_labels=[0], test_texts=["b"], test_labels=[1],
+    task = own_data.CsvTextTask(name="t", train_texts=["a"], train_labels=[0], test_texts=["b"], test_labels=[1],
                             classes=["neg", "pos"])
     texts = ["a wonderful film", "dull and far too long"]
     model.eval()

@@ -5,7 +5,7 @@ import dataclasses
 import torch
 from torch.utils.data import TensorDataset
 
-from tlcourse import data, strategy
+from tlcourse import data, own_data, strategy
 
 GREY = (0.5,) * 3  # the mean and the std of a task whose pixels are already in [-1, 1]
 
@@ -112,7 +112,7 @@ def test_finetune_keeps_the_best_validation_epoch(monkeypatch):
 
     torch.manual_seed(0)
     images, labels = torch.randn(16, 3, 32, 32), torch.arange(16) % 2
-    task = data.FolderImageTask(name="t", train=TensorDataset(images, labels), val=TensorDataset(images[:8], labels[:8]),
+    task = own_data.FolderImageTask(name="t", train=TensorDataset(images, labels), val=TensorDataset(images[:8], labels[:8]),
                                 test=None, classes=["a", "b"], image_size=32, mean=GREY, std=GREY)
     monkeypatch.setattr(strategy, "new_model", lambda task, pretrained=True: (
         models.image_classifier(2, pretrained=False), None))
@@ -138,7 +138,7 @@ def test_explanation_counts_the_gaps_in_validation_examples_and_calls_it_one_run
 
 def _text_task(train, val, test):
     (tr, tr_y), (va, va_y), (te, te_y) = train, val, test
-    return data.CsvTextTask(name="t", train_texts=tr, train_labels=tr_y, val_texts=va, val_labels=va_y, test_texts=te,
+    return own_data.CsvTextTask(name="t", train_texts=tr, train_labels=tr_y, val_texts=va, val_labels=va_y, test_texts=te,
                             test_labels=te_y, classes=["neg", "pos"])
 
 
@@ -162,7 +162,7 @@ def test_simple_image_baseline_is_logistic_regression_on_pixels():
     torch.manual_seed(0)
     labels = torch.arange(40) % 2
     images = torch.randn(40, 3, 16, 16) * 0.1 + labels[:, None, None, None] * 1.0  # class 1 is brighter
-    task = data.FolderImageTask(name="t", train=TensorDataset(images[:24], labels[:24]),
+    task = own_data.FolderImageTask(name="t", train=TensorDataset(images[:24], labels[:24]),
                                 val=TensorDataset(images[24:32], labels[24:32]),
                                 test=TensorDataset(images[32:], labels[32:]), classes=["dark", "bright"],
                                 image_size=16, mean=GREY, std=GREY)
@@ -222,7 +222,7 @@ def test_choosing_a_strategy_never_reads_the_test_split(monkeypatch, tmp_path):
 
     torch.manual_seed(0)
     images, labels = torch.randn(24, 3, 32, 32), torch.arange(24) % 2
-    task = data.FolderImageTask(name="t", train=TensorDataset(images[:16], labels[:16]),
+    task = own_data.FolderImageTask(name="t", train=TensorDataset(images[:16], labels[:16]),
                                 val=TensorDataset(images[16:], labels[16:]), test=_Untouchable(), classes=["a", "b"],
                                 image_size=32, mean=GREY, std=GREY)
     monkeypatch.setattr(strategy, "new_model", lambda task, pretrained=True: (

@@ -1,7 +1,8 @@
 """tlcourse: the companion package of the transfer-learning course.
 
 One module per job: :mod:`~tlcourse.profiles` (quick/full switch, device),
-:mod:`~tlcourse.assets` (where models and data come from), :mod:`~tlcourse.data`,
+:mod:`~tlcourse.assets` (where models and data come from), :mod:`~tlcourse.data` (the profile's data,
+loaders), :mod:`~tlcourse.own_data` (your folder or CSV),
 :mod:`~tlcourse.models`, :mod:`~tlcourse.recipe` (a run's settings as one value),
 :mod:`~tlcourse.training` (``fit``/``evaluate``), :mod:`~tlcourse.callbacks` (what ``fit`` does at each event),
 :mod:`~tlcourse.features`, :mod:`~tlcourse.plots`, :mod:`~tlcourse.lesson` (``setup``) and

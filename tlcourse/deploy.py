@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, models, training
+from . import data, models, own_data, training
 from .assets import ASSETS, AssetUnavailableError
 from .files import first_free_path, replace_atomically
 from .profiles import get_profile
@@ -139,7 +139,7 @@ def _task_kind(task) -> str:
     if isinstance(task, data.ImageTask):
         return "image"
     raise TypeError(f"save_classifier needs the task the model was trained on (a tlcourse.data ImageTask or "
-                    f"TextTask, e.g. from data.image_folder_task or data.csv_text_task), not a "
+                    f"TextTask, e.g. from own_data.image_folder_task or own_data.csv_text_task), not a "
                     f"{type(task).__name__}: the file keeps its class names and preprocessing.")
 
 
@@ -297,7 +297,7 @@ def _image_input(item, prep: dict) -> torch.Tensor:
     if isinstance(item, (np.ndarray, torch.Tensor)):
         batch = item[None, None] if item.ndim == 2 else item[None]
         return data.to_model_input(batch, prep["image_size"], prep["mean"], prep["std"])[0]
-    return data.load_image_file(item, prep["image_size"], prep["mean"], prep["std"])
+    return own_data.load_image_file(item, prep["image_size"], prep["mean"], prep["std"])
 
 
 def _model_inputs(classifier: Classifier, items: list):

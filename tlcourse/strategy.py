@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, features, freezing, models, training
+from . import data, features, freezing, models, own_data, training
 from .experiments import check_epochs, check_grid, check_n_labels, check_run_settings, check_seeds
 from .hooks import forward_hooks
 from .profiles import image_model_spec
@@ -182,7 +182,7 @@ def _data_key(task, split: str):
     if is_text(task):
         return [getattr(task, f"{split}_texts"), getattr(task, f"{split}_labels")]
     dataset = task.train if split == "train" else task.val
-    if isinstance(dataset, data.FolderImages):
+    if isinstance(dataset, own_data.FolderImages):
         # a changed file changes its size or modification time, and so the fingerprint
         files = [[str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in dataset.paths]
         return [files, dataset.targets, dataset.image_size]
