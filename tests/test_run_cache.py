@@ -130,3 +130,18 @@ def test_a_text_run_is_reused_too(run_cache, monkeypatch):
     assert again.from_cache and again.accuracy == first.accuracy and again.history == first.history
     with pytest.raises(AssertionError, match="trained again"):
         experiments.finetune_text_classifier(task, dataclasses.replace(recipe, max_length=24), cache=True)
+
+
+def test_a_text_run_trains_with_the_loss_it_is_given_and_such_a_run_is_not_cached(run_cache):
+    task = data.text_task(profile="quick", n_train=48, n_val=16, n_test=16)
+    recipe = Recipe(epochs=1, lr=1e-4, max_length=32, seed=0)
+    steps = []
+
+    def counting_loss(model, inputs, labels):
+        steps.append(len(labels))
+        return training.cross_entropy_loss(model, inputs, labels)
+
+    run = experiments.finetune_text_classifier(task, recipe, loss_fn=counting_loss)
+    assert sorted(steps) == [16, 32] and 0.0 <= run.accuracy <= 1.0  # 48 texts in batches of 32: two steps
+    with pytest.raises(ValueError, match="cannot be fingerprinted"):
+        experiments.finetune_text_classifier(task, recipe, loss_fn=counting_loss, cache=True)

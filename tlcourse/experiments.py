@@ -188,7 +188,7 @@ def accuracy_over_seeds(task: data.ImageTask, n_labels: int, recipe: Recipe, see
 
 
 def finetune_text_classifier(task: data.TextTask, recipe: Recipe, *, model=None, tokenizer=None, pooling: str = "cls",
-                             val_loader=None, test_loader=None, cache: bool = False,
+                             loss_fn=None, val_loader=None, test_loader=None, cache: bool = False,
                              measure_memory: bool = False) -> RunResult:
     """Fine-tune the profile's text model on all of ``task``'s training texts, following ``recipe`` (the BERT
     recipe: a few epochs, a small learning rate, warm-up and a linear decay; its ``max_length`` and ``batch_size``
@@ -196,7 +196,8 @@ def finetune_text_classifier(task: data.TextTask, recipe: Recipe, *, model=None,
 
     With ``val_loader`` the history holds a validation accuracy after every epoch (for the curves).
     ``pooling`` is what the new head reads (see :func:`~tlcourse.models.text_classifier`); ``model`` and
-    ``tokenizer`` replace the profile's. ``cache=True``: as in :func:`finetune_image_classifier`.
+    ``tokenizer`` replace the profile's (a distilled student, say), ``loss_fn`` replaces cross-entropy (a
+    distillation loss). ``cache=True``: as in :func:`finetune_image_classifier`.
     """
     check_run_settings(recipe.strategy, recipe.lr, recipe.epochs)
     seed = _seed_of(recipe)
@@ -204,6 +205,7 @@ def finetune_text_classifier(task: data.TextTask, recipe: Recipe, *, model=None,
     if model is None:
         model, tokenizer = models.text_classifier(task.num_classes, pretrained=recipe.pretrained, pooling=pooling)
     fit_options = freezing.apply_strategy(model, recipe.strategy, recipe.lr, **(recipe.strategy_options or {}))
+    fit_options |= {"loss_fn": loss_fn} if loss_fn is not None else {}
     fit_options |= {"val_loader": val_loader} if val_loader is not None else {}
     train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, recipe.batch_size,
                                     recipe.max_length, shuffle=True, seed=seed)
@@ -240,9 +242,8 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
 
     A run is identical when its starting weights (pretrained body and seeded new head), training
     data, validation data, every field of ``recipe`` (settings, batch size, seed, strategy...), the kind of run
-    (and the tokenizer) in ``run``, the package's own code (:func:`~tlcourse.features.code_fingerprint`) and the software and device are
-    the same:
-    the file name is a fingerprint of all of them, so changing any one trains anew. The cache saves
+    (and the tokenizer) in ``run``, the package's own code (:func:`~tlcourse.features.code_fingerprint`) and the
+    software and device are the same: the file name is a fingerprint of all of them, so changing any one trains anew. The cache saves
     a notebook the time of a run that an earlier notebook already made (a teacher, a fine-tuned
     model); each notebook still trains it when run alone. The test split is evaluated every time
     (it is cheap), and ``seconds`` and the history's timings are those of the run that trained.
