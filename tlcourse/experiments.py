@@ -124,6 +124,14 @@ def _for_fit(recipe: Recipe) -> Recipe:
     return dataclasses.replace(recipe, seed=None)
 
 
+def _fit_options(model, recipe: Recipe, loss_fn, val_loader) -> dict:
+    """``fit``'s arguments besides the recipe: the strategy's parameter groups and callbacks (it also freezes what
+    the strategy leaves out), the loss if one replaces cross-entropy, and the validation loader (for the curve)."""
+    options = freezing.apply_strategy(model, recipe.strategy, recipe.lr, **(recipe.strategy_options or {}))
+    options |= {"loss_fn": loss_fn} if loss_fn is not None else {}
+    return options | ({"val_loader": val_loader} if val_loader is not None else {})
+
+
 def finetune_image_classifier(task: data.ImageTask, n_labels: int, recipe: Recipe, *, model=None, loss_fn=None,
                               val_loader=None, test_loader=None, test: bool = True, cache: bool = False,
                               measure_memory: bool = False) -> RunResult:
@@ -149,9 +157,7 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, recipe: Recip
     training.seed_everything(seed)
     if model is None:
         model = models.image_classifier(task.num_classes, pretrained=recipe.pretrained)
-    fit_options = freezing.apply_strategy(model, recipe.strategy, recipe.lr, **(recipe.strategy_options or {}))
-    fit_options |= {"loss_fn": loss_fn} if loss_fn is not None else {}
-    fit_options |= {"val_loader": val_loader} if val_loader is not None else {}  # the history has the curve
+    fit_options = _fit_options(model, recipe, loss_fn, val_loader)
     train_set = data.labelled_subset(task.train, n_labels, seed=seed)
     train_loader = data.make_loader(train_set, recipe.batch_size, shuffle=True, seed=seed)
     test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
@@ -204,9 +210,7 @@ def finetune_text_classifier(task: data.TextTask, recipe: Recipe, *, model=None,
     training.seed_everything(seed)
     if model is None:
         model, tokenizer = models.text_classifier(task.num_classes, pretrained=recipe.pretrained, pooling=pooling)
-    fit_options = freezing.apply_strategy(model, recipe.strategy, recipe.lr, **(recipe.strategy_options or {}))
-    fit_options |= {"loss_fn": loss_fn} if loss_fn is not None else {}
-    fit_options |= {"val_loader": val_loader} if val_loader is not None else {}
+    fit_options = _fit_options(model, recipe, loss_fn, val_loader)
     train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, recipe.batch_size,
                                     recipe.max_length, shuffle=True, seed=seed)
     test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128,
