@@ -46,7 +46,6 @@ for argument in sys.argv[1:]:
     scores = [run(seed, **json.loads(settings)) for seed in (0, 1, 2)]
     plain, with_adabn, domain = zip(*scores)
     for label, values in [("as trained", plain), ("with AdaBN", with_adabn)]:
-        mean, half = uncertainty.mean_interval(list(values))
-        print(f"{name} {settings} {label}: {mean:.3f} +- {half:.3f} {[round(v, 3) for v in values]}")
+        print(f"{name} {settings} {label}: {uncertainty.mean_interval(values)}")
     print(f"  domain classifier accuracy, last epoch: {[round(d, 3) for d in domain]} "
           f"({time.perf_counter() - started:.0f} s)", flush=True)

@@ -8,10 +8,12 @@ from tlcourse import uncertainty
 
 
 def test_wilson_interval_matches_known_values():
-    low, high = uncertainty.wilson_interval(0.5, 10)
-    assert round(low, 4) == 0.2366 and round(high, 4) == 0.7634
-    low, high = uncertainty.wilson_interval(0.0, 10)
-    assert low == 0.0 and round(high, 4) == 0.2775
+    interval = uncertainty.wilson_interval(0.5, 10)
+    assert round(interval.low, 4) == 0.2366 and round(interval.high, 4) == 0.7634
+    assert (interval.mean, interval.n, interval.method) == (0.5, 10, "wilson")
+    assert str(interval) == "0.500 (5 of 10; 95% interval 0.237-0.763)"
+    interval = uncertainty.wilson_interval(0.0, 10)
+    assert interval.low == 0.0 and round(interval.high, 4) == 0.2775
 
 
 def test_noise_report_says_when_one_split_cannot_tell_scores_apart():
@@ -25,12 +27,24 @@ def test_noise_report_says_when_one_split_cannot_tell_scores_apart():
 
 def test_seed_difference_is_a_paired_t_interval():
     comparison = uncertainty.seed_difference([0.949, 0.957, 0.958], [0.948, 0.953, 0.953])
-    assert comparison.differences == pytest.approx([0.001, 0.004, 0.005])
+    assert comparison.values == pytest.approx([0.001, 0.004, 0.005])
+    assert (comparison.n, comparison.method) == (3, "paired t")
     assert comparison.mean == pytest.approx(0.003333, abs=1e-6)
     # sd of (0.001, 0.004, 0.005) is 0.002082; t(0.975, 2) = 4.303; half-width 4.303 * 0.002082 / sqrt(3) = 0.00517
     assert comparison.low == pytest.approx(0.003333 - 0.00517, abs=1e-5)
-    assert not comparison.clear and "3 seeds" in str(comparison)
-    assert uncertainty.seed_difference([0.90, 0.91, 0.92], [0.80, 0.80, 0.81]).clear
+    assert not comparison.clear and "3 seeds" in str(comparison) and "per seed +0.001, +0.004, +0.005" in str(comparison)
+    assert comparison.verdict == "not beyond the seed noise (the interval includes zero)"
+    clear = uncertainty.seed_difference([0.90, 0.91, 0.92], [0.80, 0.80, 0.81])
+    assert clear.clear and clear.verdict == "beyond the seed noise"
+    assert uncertainty.seed_difference([0.90, 0.91], [0.80, 0.80], unit="split").verdict == "beyond the split noise"
+
+
+def test_a_difference_is_above_both_noises_only_when_it_clears_the_seeds_and_the_split():
+    clear = uncertainty.seed_difference([0.90, 0.91, 0.92], [0.80, 0.80, 0.81])  # about +0.107, interval above 0
+    assert clear.above_noise() and clear.above_noise(split_noise=0.05)
+    assert not clear.above_noise(split_noise=0.2)  # the test split alone could move it that far
+    assert not uncertainty.seed_difference([0.80, 0.80, 0.81], [0.90, 0.91, 0.92]).above_noise()  # clear, but below
+    assert not uncertainty.seed_difference([0.949, 0.957, 0.958], [0.948, 0.953, 0.953]).above_noise()  # within
 
 
 def test_seed_difference_needs_matching_seeds():
@@ -42,16 +56,19 @@ def test_seed_difference_needs_matching_seeds():
 
 def test_mean_interval_is_a_t_interval_of_the_mean():
     # values 0.80, 0.84, 0.88: mean 0.84, sd 0.04, t(0.975, 2) = 4.303 -> half-width 4.303 * 0.04 / sqrt(3)
-    mean, half = uncertainty.mean_interval([0.80, 0.84, 0.88])
-    assert abs(mean - 0.84) < 1e-12 and abs(half - 4.302653 * 0.04 / 3 ** 0.5) < 1e-5
+    interval = uncertainty.mean_interval([0.80, 0.84, 0.88])
+    assert abs(interval.mean - 0.84) < 1e-12 and abs(interval.half - 4.302653 * 0.04 / 3 ** 0.5) < 1e-5
+    assert interval.low == pytest.approx(interval.mean - interval.half) and (interval.n, interval.method) == (3, "t")
+    assert str(interval) == "0.840 +- 0.099 over 3 seeds (0.800, 0.840, 0.880)"
+    assert "over 3 draws" in str(uncertainty.mean_interval([0.80, 0.84, 0.88], unit="draw"))
     with pytest.raises(ValueError, match="2 seeds"):
         uncertainty.mean_interval([0.9])
 
 
 def test_mean_interval_of_an_undefined_value_is_undefined_not_a_crash():
     # e.g. a share of a gap that is zero for one seed (notebook 07 on stand-in data)
-    mean, half = uncertainty.mean_interval([0.5, float("nan"), 0.4])
-    assert math.isnan(mean) and math.isnan(half)
+    interval = uncertainty.mean_interval([0.5, float("nan"), 0.4])
+    assert math.isnan(interval.mean) and math.isnan(interval.half) and not interval.clear
 
 
 def test_split_noise_report_calls_a_tie_a_tie():
@@ -66,8 +83,29 @@ def test_split_noise_matches_the_widest_binomial_interval_and_grows_for_a_differ
     # a difference of two independent accuracies has sqrt(2) times the spread of one
     assert abs(uncertainty.split_noise(500, difference=True) / one - 2 ** 0.5) < 1e-12
     # it is the half-width of the Wilson interval at 50%, up to Wilson's small-sample correction
-    low, high = uncertainty.wilson_interval(0.5, 10_000)
-    assert abs((high - low) / 2 - uncertainty.split_noise(10_000)) < 1e-4
+    assert abs(uncertainty.wilson_interval(0.5, 10_000).half - uncertainty.split_noise(10_000)) < 1e-4
+    # near a given accuracy the normal-approximation interval is narrower: 1.96 sqrt(p (1 - p) / n)
+    assert uncertainty.split_noise(400, accuracy=0.9) == pytest.approx(1.96 * (0.9 * 0.1 / 400) ** 0.5)
+    assert uncertainty.split_noise(400, difference=True, accuracy=0.9) == pytest.approx(
+        1.96 * (2 * 0.9 * 0.1 / 400) ** 0.5)
+
+
+def test_every_interval_in_uncertainty_has_one_type():
+    """Wilson, a mean over seeds and a paired difference come back as the same Interval (mean, low, high, n,
+    method), so a lesson reads every interval the same way; no function hands back a bare tuple."""
+    import dataclasses
+    import inspect
+
+    made = [uncertainty.wilson_interval(0.8, 50), uncertainty.mean_interval([0.8, 0.9, 0.85]),
+            uncertainty.seed_difference([0.8, 0.9, 0.85], [0.7, 0.8, 0.8])]
+    assert {type(interval) for interval in made} == {uncertainty.Interval}
+    assert {interval.method for interval in made} == {"wilson", "t", "paired t"}
+    for name, function in inspect.getmembers(uncertainty, inspect.isfunction):
+        if function.__module__ == uncertainty.__name__:
+            assert "tuple" not in str(inspect.signature(function).return_annotation), name
+    with_edges = [name for name, kind in inspect.getmembers(uncertainty, inspect.isclass)
+                  if dataclasses.is_dataclass(kind) and {"low", "high"} <= {f.name for f in dataclasses.fields(kind)}]
+    assert with_edges == ["Interval"]
 
 
 def test_mcnemar_counts_the_examples_only_one_model_gets_right_and_gives_the_exact_binomial_p():

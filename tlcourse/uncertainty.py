@@ -3,37 +3,92 @@
 Two kinds of noise sit in every accuracy a lesson prints. The *split*: n test examples measure the
 accuracy only to about +-1/sqrt(n) (:func:`wilson_interval`). The *run*: another seed gives another
 initialisation and batch order, and often moves the accuracy more than the split does
-(:func:`seed_difference`). A difference is a finding only when it is larger than both.
+(:func:`seed_difference`). A difference is a finding only when it is larger than both. Every
+interval here is an :class:`Interval`: mean, low, high, n and the method that made it.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import dataclasses
 from dataclasses import dataclass
 
 
-def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Interval:
+    """A measured number with its 95% interval: the one shape every interval in the course takes.
+
+    ``method`` says what the interval covers. ``"wilson"``: one accuracy on ``n`` test examples, and the
+    range it could take on another split of that size. ``"t"``: the mean of ``n`` runs (seeds, draws),
+    and how well those runs pin the average down. ``"paired t"``: the mean difference between two
+    methods run with the same ``n`` seeds.
+    """
+
+    mean: float  # the estimate: the accuracy itself ("wilson"), or the mean of the runs ("t", "paired t")
+    low: float  # 95% interval, lower edge
+    high: float  # 95% interval, upper edge
+    n: int  # what it rests on: test examples ("wilson") or runs ("t", "paired t")
+    method: str  # "wilson", "t" or "paired t" (see above)
+    values: tuple[float, ...] = ()  # the runs behind a "t" interval, or the per-seed differences
+    unit: str = "seed"  # what varied between the runs: "seed", "draw", or "split" for other validation splits
+
+    @property
+    def half(self) -> float:
+        """Half the interval's width: print ``f"{i.mean:.3f} +- {i.half:.3f}"``."""
+        return (self.high - self.low) / 2
+
+    @property
+    def clear(self) -> bool:
+        """True when the interval excludes zero: a difference larger than the noise it was measured with."""
+        return self.low > 0 or self.high < 0
+
+    def above_noise(self, split_noise: float = 0.0) -> bool:
+        """True when a difference is positive beyond both noises: its interval over runs lies above zero,
+        and its mean is larger than ``split_noise``, what the test split alone can move it by."""
+        return self.low > 0 and self.mean > split_noise
+
+    @property
+    def verdict(self) -> str:
+        """Whether a difference is beyond the noise, in words a lesson can print."""
+        if self.clear:
+            return f"beyond the {self.unit} noise"
+        return f"not beyond the {self.unit} noise (the interval includes zero)"
+
+    def __str__(self) -> str:
+        runs = ", ".join(f"{v:+.3f}" if self.method == "paired t" else f"{v:.3f}" for v in self.values)
+        if self.method == "wilson":
+            return (f"{self.mean:.3f} ({round(self.mean * self.n)} of {self.n}; 95% interval {self.low:.3f}-"
+                    f"{self.high:.3f})")
+        if self.method == "paired t":
+            return (f"{self.mean:+.3f} on average over {self.n} {self.unit}s (95% interval {self.low:+.3f} to "
+                    f"{self.high:+.3f}; per {self.unit} {runs})")
+        return f"{self.mean:.3f} +- {self.half:.3f} over {self.n} {self.unit}s ({runs})"
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> Interval:
     """95% Wilson score interval of an accuracy measured on ``n`` examples.
 
     It is the range the accuracy could plausibly take on another split of the same size: on 30
     test images one image is 0.033, and the interval is wide. (Wilson's interval stays inside [0, 1]
-    and behaves at 0 or n correct, where the simpler normal approximation does not.)
+    and behaves at 0 or n correct, where the simpler normal approximation does not; it is not centred
+    on the accuracy, so ``half`` is only its average reach.)
     """
     p = round(accuracy * n) / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return Interval(accuracy, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
 
 
-def split_noise(n: int, difference: bool = False) -> float:
-    """Half-width of the widest 95% interval of an accuracy measured on ``n`` examples (at 50%).
+def split_noise(n: int, difference: bool = False, accuracy: float = 0.5) -> float:
+    """Half-width of the 95% interval of an accuracy measured on ``n`` examples (normal approximation).
 
-    With ``difference=True``: of the difference of two accuracies measured on ``n`` examples each,
-    treated as independent (for two models scored on the same examples this is on the safe side).
-    A gap smaller than this can come from which examples happened to be in the split.
+    At the default ``accuracy=0.5`` it is the widest such interval; near a given accuracy it is
+    narrower. With ``difference=True``: of the difference of two accuracies measured on ``n``
+    examples each, treated as independent (for two models scored on the same examples this is on the
+    safe side). A gap smaller than this can come from which examples happened to be in the split.
     """
-    return 1.96 * math.sqrt((2 if difference else 1) * 0.25 / n)
+    return 1.96 * math.sqrt((2 if difference else 1) * accuracy * (1 - accuracy) / n)
 
 
 def split_noise_report(scores: dict[str, float], n: int) -> str:
@@ -44,15 +99,15 @@ def split_noise_report(scores: dict[str, float], n: int) -> str:
     Separate intervals are still one run with one seed.
     """
     intervals = {name: wilson_interval(score, n) for name, score in scores.items()}
-    lines = [f"{name}: {score:.3f} ({round(score * n)} of {n}; 95% interval {intervals[name][0]:.2f}-"
-             f"{intervals[name][1]:.2f})" for name, score in scores.items()]
+    lines = [f"{name}: {score:.3f} ({round(score * n)} of {n}; 95% interval {intervals[name].low:.2f}-"
+             f"{intervals[name].high:.2f})" for name, score in scores.items()]
     best = max(scores, key=scores.get)
     tied = [name for name in scores if round(scores[name] * n) == round(scores[best] * n)]
     if len(tied) > 1:
         lines.append(f"{' and '.join(tied)} scored the same ({round(scores[best] * n)} of {n}): this split does "
                      "not rank them")
         return "\n".join(lines)
-    overlapping = [name for name in scores if name != best and intervals[name][1] >= intervals[best][0]]
+    overlapping = [name for name in scores if name != best and intervals[name].high >= intervals[best].low]
     if overlapping:
         lines.append(f"{best} scored highest, but its interval overlaps that of {', '.join(overlapping)}: "
                      f"unpaired, {n} examples cannot tell them apart (a paired test on the same examples can be "
@@ -62,52 +117,34 @@ def split_noise_report(scores: dict[str, float], n: int) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class SeedComparison:
-    """The difference between two methods run with the same seeds: its mean and 95% interval."""
+def mean_interval(values: list[float], unit: str = "seed") -> Interval:
+    """Mean of runs that differ only in their seed, with its 95% t interval.
 
-    differences: list[float]
-    mean: float
-    low: float
-    high: float
-    unit: str = "seed"  # what varied between the runs: "seed", or "split" for different validation splits
-
-    def __str__(self) -> str:
-        return (f"{self.mean:+.3f} on average over {len(self.differences)} {self.unit}s (95% interval "
-                f"{self.low:+.3f} to {self.high:+.3f}; per {self.unit} {', '.join(f'{d:+.3f}' for d in self.differences)})")
-
-    @property
-    def clear(self) -> bool:
-        """True when the interval excludes zero: the difference is larger than the seed-to-seed noise."""
-        return self.low > 0 or self.high < 0
-
-
-def seed_difference(treated: list[float], baseline: list[float], unit: str = "seed") -> SeedComparison:
-    """Paired comparison of two methods run with the same seeds (seed i of one against seed i of the other).
-
-    The interval is Student's t interval of the mean difference: with 3 seeds the t factor is 4.3, not
-    1.96, because the spread itself is estimated from only 3 numbers.
-    """
-    differences = [a - b for a, b in zip(treated, baseline, strict=True)]
-    mean, half = mean_interval(differences)
-    return SeedComparison(differences, mean, mean - half, mean + half, unit)
-
-
-def mean_interval(values: list[float]) -> tuple[float, float]:
-    """Mean of runs that differ only in their seed, and the half-width of its 95% t interval.
-
-    Print it as ``f"{mean:.3f} +- {half:.3f}"``. With 3 seeds the interval is wide (t = 4.3): it
-    says how well 3 runs pin down the recipe's average, not how any single run will do. An undefined value
-    (NaN) makes both undefined.
+    Print it as it is, or as ``f"{i.mean:.3f} +- {i.half:.3f}"``. With 3 seeds the interval is wide
+    (t = 4.3, not 1.96, because the spread itself is estimated from only 3 numbers): it says how well 3
+    runs pin down the recipe's average, not how any single run will do. An undefined value (NaN) makes
+    the mean and interval undefined.
     """
     from scipy.stats import t
 
+    values = tuple(float(v) for v in values)
     if len(values) < 2:
         raise ValueError("A spread needs at least 2 seeds; the course uses 3 for every stated finding.")
     if any(math.isnan(v) for v in values):
-        return math.nan, math.nan
+        return Interval(math.nan, math.nan, math.nan, len(values), "t", values, unit)
+    mean = statistics.fmean(values)
     half = t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return statistics.fmean(values), half
+    return Interval(mean, mean - half, mean + half, len(values), "t", values, unit)
+
+
+def seed_difference(treated: list[float], baseline: list[float], unit: str = "seed") -> Interval:
+    """Paired comparison of two methods run with the same seeds (seed i of one against seed i of the other).
+
+    The interval is :func:`mean_interval` of the per-seed differences; ``clear`` says whether it excludes
+    zero, and ``verdict`` says so in words.
+    """
+    differences = mean_interval([a - b for a, b in zip(treated, baseline, strict=True)], unit)
+    return dataclasses.replace(differences, method="paired t")
 
 
 @dataclass(frozen=True)
@@ -132,6 +169,11 @@ class PairedTest:
     def favours_first(self) -> bool:
         """True when the first model is the better one on this split: a clear difference, in its favour."""
         return self.clear and self.only_a > self.only_b
+
+    def above_noise(self, split_noise: float = 0.0) -> bool:
+        """True when a difference is positive beyond both noises: its interval over runs lies above zero,
+        and its mean is larger than ``split_noise``, what the test split alone can move it by."""
+        return self.low > 0 and self.mean > split_noise
 
     @property
     def verdict(self) -> str:
