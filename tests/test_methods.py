@@ -1,6 +1,7 @@
 """Transfer methods: freezing helpers, feature cache, L2-SP, distillation, gradient reversal, DANN."""
 
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -69,14 +70,14 @@ def test_gradual_unfreezing_adds_blocks(cnn):
     counts = []
     (unfreezing,) = options["callbacks"]
     for epoch in range(3):
-        unfreezing.before_epoch(FitState(model, optimizer=None, history=None, epochs=3, epoch=epoch))
+        unfreezing.before_epoch(FitState(model, optimizer=None, history=None, epochs=3, steps_per_epoch=1, epoch=epoch))
         counts.append(freezing.count_trainable(model))
     assert counts[0] < counts[1] < counts[2]
 
 
 def _ganin(epochs):
     """Ganin et al.'s DANN recipe, shortened to ``epochs`` for a test, seeded."""
-    return Recipe(epochs=epochs, lr=0.01, optimizer="sgd", momentum=0.9, weight_decay=0.0, seed=0)
+    return dataclasses.replace(dann.GANIN_RECIPE, epochs=epochs, seed=0)
 
 
 # --- feature cache ----------------------------------------------------------------------------
@@ -565,8 +566,10 @@ def test_dann_without_reversal_trains_the_domain_classifier_but_sends_the_featur
 
 
 def test_dann_anneals_its_learning_rate_as_ganin_et_al():
-    assert dann.annealed_learning_rate(0.01, 0.0) == pytest.approx(0.01)
-    assert dann.annealed_learning_rate(0.01, 1.0) == pytest.approx(0.01 / 11 ** 0.75)
+    assert dann.GANIN_RECIPE.schedule == "annealed" and dann.GANIN_RECIPE.grad_clip is None
+    assert training.lr_multiplier(0, 100, 0, "annealed") == pytest.approx(1.0)
+    assert training.lr_multiplier(50, 100, 0, "annealed") == pytest.approx(1 / 6 ** 0.75)
+    assert training.lr_multiplier(100, 100, 0, "annealed") == pytest.approx(1 / 11 ** 0.75)
     source, target_images = _tiny_domains()
     src = data.make_loader(source, 16, shuffle=True, seed=0)
     tgt = data.make_loader(TensorDataset(target_images, torch.zeros(32, dtype=torch.long)), 16, shuffle=True, seed=1)
@@ -578,3 +581,20 @@ def test_dann_refuses_a_recipe_with_another_optimizer_than_sgd():
     src = data.make_loader(TensorDataset(torch.randn(8, 3, 28, 28), torch.arange(8) % 10), 4)
     with pytest.raises(ValueError, match="optimizer='sgd', not 'adamw'"):
         dann.train_dann(dann.DANN(10), src, src, Recipe(epochs=1), progress=False)
+
+
+def test_dann_refuses_gradient_clipping_which_would_leak_the_domain_loss_into_the_control():
+    src = data.make_loader(TensorDataset(torch.randn(8, 3, 28, 28), torch.arange(8) % 10), 4)
+    clipped = dataclasses.replace(dann.GANIN_RECIPE, epochs=1, grad_clip=1.0)
+    with pytest.raises(ValueError, match="no-reversal control"):
+        dann.train_dann(dann.DANN(10), src, src, clipped, reverse=False, progress=False)
+
+
+def test_dann_trains_through_fit_and_stops_at_a_nan_instead_of_training_on():
+    """train_dann gets fit's checks: a NaN in a source batch stops the run with an explanation."""
+    images = torch.randn(32, 3, 28, 28)
+    images[5] = float("nan")
+    src = data.make_loader(TensorDataset(images, torch.arange(32) % 10), 16)
+    tgt = data.make_loader(TensorDataset(torch.randn(32, 3, 28, 28), torch.zeros(32, dtype=torch.long)), 16)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        dann.train_dann(dann.DANN(10, channels=(4, 6)), src, tgt, _ganin(1), progress=False)

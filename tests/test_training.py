@@ -284,3 +284,35 @@ def test_image_models_are_built_in_channels_last_order():
     with torch.no_grad():
         reference = model.to(memory_format=torch.contiguous_format)(x)
         assert torch.allclose(model.to(memory_format=torch.channels_last)(x), reference, atol=1e-5)
+
+
+def test_a_run_shows_one_progress_bar_not_one_per_epoch(monkeypatch):
+    """Each bar is a widget a notebook must receive; one per epoch of many small runs overran nbval's output wait."""
+    from tlcourse import callbacks
+
+    made = []
+    real_tqdm = callbacks.tqdm
+    monkeypatch.setattr(callbacks, "tqdm", lambda *args, **kwargs: made.append(kwargs) or real_tqdm(*args, **kwargs))
+    training.fit(small_net(), data.make_loader(blobs(n=400), 20), Recipe(epochs=3), progress=True)
+    assert len(made) == 1 and made[0]["total"] == 3 * 20 and not made[0]["disable"]
+    training.fit(small_net(), data.make_loader(blobs(n=96), 48), Recipe(epochs=2), progress=True)
+    assert made[1]["disable"]  # 4 steps: over before a bar would help
+    training.fit(small_net(), data.make_loader(blobs(n=400), 20), Recipe(epochs=3), progress=False)
+    assert len(made) == 2
+
+
+def test_a_run_checkpointed_without_a_bar_resumes_with_one(tmp_path, monkeypatch):
+    """The bar shows a run and is not part of it: turning it on does not refuse the checkpoint."""
+    def run(checkpoint, progress):
+        torch.manual_seed(0)
+        model = small_net()
+        training.fit(model, data.make_loader(blobs(), 32, shuffle=True, seed=0), Recipe(epochs=4, lr=1e-2),
+                     checkpoint=checkpoint, progress=progress)
+        return model
+
+    checkpoint = tmp_path / "run.pt"
+    _interrupt_in_third_epoch(monkeypatch, lambda: run(checkpoint, progress=False))
+    resumed = run(checkpoint, progress=True)
+    straight = run(tmp_path / "straight.pt", progress=False)
+    for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()):
+        assert torch.equal(a, b)

@@ -8,6 +8,9 @@
 * ``after_epoch(state)``: after the epoch's training and validation (``state.history`` has its numbers);
 * ``after_fit(state)``: once, at the end, also after an early stop.
 
+The course's callbacks: :class:`KeepBest` (early stopping), :class:`ProgressBar`,
+:class:`~tlcourse.freezing.GradualUnfreezing` and :class:`~tlcourse.methods.dann.ReversalSchedule`.
+
 A callback ends training early by raising :class:`StopTraining`. What it must remember across epochs goes in
 ``state_dict()``: ``fit`` saves that in its checkpoints and gives it back with ``load_state_dict`` on resume,
 so a resumed run is the same run. Its simple attributes (numbers, strings) are part of the run's identity: a
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 
 class StopTraining(Exception):
@@ -34,8 +38,14 @@ class FitState:
     optimizer: torch.optim.Optimizer
     history: object  # tlcourse.training.History
     epochs: int  # the recipe's number of epochs
+    steps_per_epoch: int  # optimiser steps in one epoch (batches of the training loader)
     epoch: int = 0  # 0-based index of the current (or last) epoch
     step: int = 0  # optimiser steps taken in this run so far
+
+    @property
+    def progress(self) -> float:
+        """How far through the run: 0 at the first step, 1 after the last (schedules read this)."""
+        return self.step / (self.epochs * self.steps_per_epoch)
 
 
 class Callback:
@@ -90,6 +100,34 @@ class KeepBest(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self._epoch, self._accuracy, self._weights = state.get("epoch"), state.get("accuracy"), state.get("weights")
+
+
+class ProgressBar(Callback):
+    """One progress bar for the whole run, with the last epoch's loss and accuracies beside it.
+
+    One bar per run, not per epoch: a notebook receives every bar as a widget, and hundreds of short-lived
+    ones (many small runs in one cell) overran the wait for a cell's output under nbval.
+    """
+
+    min_steps = 10  # a run of fewer steps is over before a bar helps
+
+    def before_fit(self, state: FitState) -> None:
+        total = state.epochs * state.steps_per_epoch
+        self._bar = tqdm(total=total, initial=state.step, desc="training", leave=False, disable=total < self.min_steps)
+
+    def after_step(self, state: FitState) -> None:
+        self._bar.update(1)
+
+    def after_epoch(self, state: FitState) -> None:
+        history = state.history
+        shown = {"epoch": f"{state.epoch + 1}/{state.epochs}", "loss": f"{history.train_loss[-1]:.3f}",
+                 "acc": f"{history.train_acc[-1]:.3f}"}
+        if len(history.val_acc) == len(history.train_acc):
+            shown["val_acc"] = f"{history.val_acc[-1]:.3f}"
+        self._bar.set_postfix(shown)
+
+    def after_fit(self, state: FitState) -> None:
+        self._bar.close()
 
 
 def run_event(callbacks, event: str, state: FitState) -> None:

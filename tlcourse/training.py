@@ -29,10 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import config
-from .callbacks import Callback, FitState, KeepBest, StopTraining, run_event
+from .callbacks import Callback, FitState, KeepBest, ProgressBar, StopTraining, run_event
 from .files import replace_atomically
 from .freezing import keep_frozen_batchnorm_in_eval
 from .hooks import forward_hooks
@@ -84,9 +83,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-MIN_BATCHES_FOR_A_BAR = 10
 
 
 def progress_enabled(progress: bool | None) -> bool:
@@ -225,6 +221,8 @@ def lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str)
     * ``"cosine"``: half a cosine from 1 down to 0 (cosine annealing).
     * ``"linear"``: a straight line down to 0 (the BERT recipe).
     * ``"constant"``: stays at 1.
+    * ``"annealed"``: ``1 / (1 + 10 p) ** 0.75`` at progress ``p``, from 1 to 1/6 (Ganin et al. 2016, for SGD
+      with momentum): large steps while features form, small ones late, so that an adversarial game settles.
     """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
@@ -236,7 +234,9 @@ def lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str)
         return 1.0 - progress
     if schedule == "constant":
         return 1.0
-    raise ValueError(f"Unknown schedule {schedule!r}: use 'cosine', 'linear' or 'constant'.")
+    if schedule == "annealed":
+        return 1.0 / (1.0 + 10.0 * progress) ** 0.75
+    raise ValueError(f"Unknown schedule {schedule!r}: use 'cosine', 'linear', 'constant' or 'annealed'.")
 
 
 def warmup_linear_decay(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -610,32 +610,33 @@ def fit(model: nn.Module, train_loader, recipe: Recipe = Recipe(), *, val_loader
     settings = _run_settings(train_loader, recipe, optimizer) | _run_identity(
         model, checkpoint, train_loader, optimizer, recipe,
         {"loss_fn": loss_fn} | {f"callback {i}": callback for i, callback in enumerate(callbacks)})
-    state = FitState(model, optimizer, History(), recipe.epochs)
+    state = FitState(model, optimizer, History(), recipe.epochs, len(train_loader))
     start_epoch = _start_or_resume(checkpoint, state, scheduler, scaler, train_loader, settings, callbacks)
     state.step = start_epoch * len(train_loader)
+    # the bar shows the run; it is not part of it (a run resumes with the bar on or off)
+    events = tuple(callbacks) + ((ProgressBar(),) if progress_enabled(progress) else ())
     step = _EpochSettings(loss_fn, device, dtype, recipe.grad_clip, recipe.frozen_batchnorm == "eval",
-                          recipe.channels_last, tuple(callbacks), state)
+                          recipe.channels_last, events, state)
     runner = torch.compile(model) if recipe.compile else model  # same weights; `model` keeps the plain names
-    run_event(callbacks, "before_fit", state)
+    run_event(events, "before_fit", state)
     with contextlib.suppress(StopTraining):  # a callback ended the run early (KeepBest: its patience ran out)
         for state.epoch in range(start_epoch, recipe.epochs):
-            run_event(callbacks, "before_epoch", state)
-            _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, progress_enabled(progress), recipe)
-            run_event(callbacks, "after_epoch", state)
+            run_event(events, "before_epoch", state)
+            _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, recipe)
+            run_event(events, "after_epoch", state)
             if checkpoint is not None:
                 save_atomically(_training_state(state, scheduler, scaler, train_loader, settings, callbacks),
                                 checkpoint)
-    run_event(callbacks, "after_fit", state)
+    run_event(events, "after_fit", state)
     return state.history
 
 
-def _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, show: bool, recipe: Recipe) -> None:
+def _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, recipe: Recipe) -> None:
     """Train one epoch, validate, and add the epoch's numbers to the history."""
     state = step.state
     started = time.perf_counter()
     with explain_out_of_memory():
-        loss, accuracy = _train_one_epoch(runner, train_loader, state.optimizer, scheduler, scaler, step, show,
-                                          state.epoch, recipe.epochs)
+        loss, accuracy = _train_one_epoch(runner, train_loader, state.optimizer, scheduler, scaler, step, state.epoch)
     state.history.add(state.epoch + 1, loss, accuracy, state.optimizer.param_groups[0]["lr"],
                       time.perf_counter() - started,
                       None if val_loader is None else evaluate(state.model, val_loader, device=step.device,
@@ -650,7 +651,7 @@ class _EpochSettings:
     grad_clip: float | None
     frozen_batchnorm_eval: bool
     channels_last: bool
-    callbacks: tuple  # called after each optimiser step
+    callbacks: tuple  # their after_step runs after each optimiser step
     state: FitState
 
 
@@ -690,7 +691,7 @@ def _step_is_finite(loss: torch.Tensor, optimizer, scaler, grad_clip: float | No
     return finite if scaler.is_enabled() else finite & torch.isfinite(norm)
 
 
-def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _EpochSettings, show, epoch, epochs):
+def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _EpochSettings, epoch: int):
     model.train()
     if settings.frozen_batchnorm_eval:
         keep_frozen_batchnorm_in_eval(model)
@@ -700,11 +701,7 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
-    # No bar for an epoch of a few batches: it is over before a bar helps, and each bar is a widget that a
-    # notebook run under nbval must receive (hundreds of tiny epochs in one cell overran its output wait).
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-               disable=not show or len(loader) < MIN_BATCHES_FOR_A_BAR)
-    for step, (inputs, cpu_labels) in enumerate(bar):
+    for step, (inputs, cpu_labels) in enumerate(loader):
         inputs, labels = move_to(inputs, device), move_to(cpu_labels, device)
         if settings.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -731,9 +728,6 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
         total_loss += loss.detach().float() * n
         correct += (logits.detach().argmax(dim=1) == labels).sum()
         seen += n
-        if show and (step % 20 == 0 or step == len(loader) - 1):
-            bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
-    bar.close()
     if _restore_if_not_finite(model, snapshot):  # the last step overflowed the weights: no later loss shows it
         raise _diverged(epoch, step, optimizer.param_groups[0]["lr"])
     return total_loss.item() / seen, correct.item() / seen

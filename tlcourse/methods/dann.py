@@ -14,7 +14,6 @@ The target domain contributes images only: :func:`train_dann` never reads target
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,20 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
 
 from ..features import extract_features, make_probe
 from ..models import ImageModelSpec
-from ..profiles import get_device
 from ..recipe import Recipe
-from ..training import History, evaluate, progress_enabled, seed_everything
+from ..callbacks import Callback, FitState
+from ..training import History, cross_entropy_loss, fit
 from .gradient_reversal import GradientReversal
 
 
 # What the digit CNN below takes: 28x28 colour digits scaled to [-1, 1] (pass it to data.digits_task).
 DIGIT_CNN_INPUT = ImageModelSpec("dann_digit_cnn", asset="", image_size=28, mean=(0.5,) * 3, std=(0.5,) * 3)
-# Ganin et al.'s optimiser (2016, section 5.2): SGD with momentum 0.9 from lr 0.01, annealed (annealed_learning_rate).
-GANIN_RECIPE = Recipe(epochs=10, lr=0.01, optimizer="sgd", momentum=0.9, weight_decay=0.0)
+# Ganin et al.'s optimiser (2016, section 5.2): SGD with momentum 0.9 from lr 0.01, annealed, without clipping.
+GANIN_RECIPE = Recipe(epochs=10, lr=0.01, optimizer="sgd", momentum=0.9, weight_decay=0.0, schedule="annealed",
+                      grad_clip=None)
 
 
 def digit_feature_extractor(channels: tuple[int, int] = (32, 48)) -> nn.Sequential:
@@ -90,6 +89,58 @@ def reversal_strength(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
 
 
+class ReversalSchedule(Callback):
+    """Sets the gradient reversal's strength before every step, from :func:`reversal_strength` of the run's progress
+    (held at 0 with ``enabled=False``: the no-reversal control)."""
+
+    def __init__(self, model: DANN, enabled: bool = True):
+        self.model, self.enabled = model, enabled
+
+    def before_fit(self, state: FitState) -> None:
+        self.after_step(state)
+
+    def after_step(self, state: FitState) -> None:  # the strength for the next step
+        self.model.reversal.strength = reversal_strength(state.progress) if self.enabled else 0.0
+
+
+class DomainAdversarialLoss(Callback):
+    """DANN's loss, as ``fit``'s ``loss_fn``: cross-entropy on the labelled source batch plus ``weight`` times the
+    domain classifier's loss on a source and a target batch. Only the images of ``target_loader`` are used.
+
+    It is a callback too, to count per epoch how often the domain classifier told the domains apart
+    (``accuracy_per_epoch``). ``joint_batches``: source and target pass through the network as one batch, so that
+    BatchNorm normalises both with shared statistics; otherwise each domain has its own batch statistics.
+    """
+
+    def __init__(self, target_loader, weight: float = 1.0, joint_batches: bool = False):
+        self.weight, self.joint_batches = weight, joint_batches
+        self._target_images = _images_only(target_loader)
+        self.accuracy_per_epoch, self._correct, self._seen = [], 0, 0
+
+    def __call__(self, model: DANN, images, labels):
+        target_images = next(self._target_images).to(images.device)
+        if self.joint_batches:
+            both = model.features(torch.cat([images, target_images]))
+            source_features, target_features = both[:len(images)], both[len(images):]
+        else:
+            source_features = model.features(images)
+        logits = model.label_predictor(source_features)
+        if not self.joint_batches:  # each domain through the network on its own, with its own batch statistics
+            target_features = model.features(target_images)
+        source_domain, target_domain = model.domain_logits(source_features), model.domain_logits(target_features)
+        domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
+                       + F.binary_cross_entropy_with_logits(target_domain, torch.ones_like(target_domain)))
+        self._correct += int((source_domain < 0).sum()) + int((target_domain > 0).sum())
+        self._seen += len(source_domain) + len(target_domain)
+        return F.cross_entropy(logits, labels) + self.weight * domain_loss, logits
+
+    def before_epoch(self, state: FitState) -> None:
+        self._correct, self._seen = 0, 0
+
+    def after_epoch(self, state: FitState) -> None:
+        self.accuracy_per_epoch.append(self._correct / self._seen)
+
+
 def _images_only(loader):
     """Yield the images of a loader forever, dropping whatever else a batch holds (labels)."""
     while True:
@@ -97,96 +148,38 @@ def _images_only(loader):
             yield batch[0] if isinstance(batch, (list, tuple)) else batch
 
 
-def _dann_loss(model: DANN, images, labels, target_images, device, adapt: bool, domain_weight: float,
-               joint_batches: bool = False):
-    """CE on the labelled source batch, plus (when adapting) the domain loss on a source and a target batch.
-
-    Returns ``(loss, class logits, domain correct, domain seen)``.
-    """
-    if adapt and joint_batches:  # one batch of both domains: BatchNorm normalises them with shared statistics
-        both = model.features(torch.cat([images, next(target_images).to(device)]))
-        source_features, target_features = both[:len(images)], both[len(images):]
-    else:
-        source_features = model.features(images)
-    logits = model.label_predictor(source_features)
-    loss = F.cross_entropy(logits, labels)
-    if not adapt:
-        return loss, logits, 0, 0
-    if not joint_batches:  # each domain through the network on its own, with its own batch statistics
-        target_features = model.features(next(target_images).to(device))
-    source_domain = model.domain_logits(source_features)
-    target_domain = model.domain_logits(target_features)
-    domain_loss = (F.binary_cross_entropy_with_logits(source_domain, torch.zeros_like(source_domain))
-                   + F.binary_cross_entropy_with_logits(target_domain, torch.ones_like(target_domain)))
-    correct = int((source_domain < 0).sum()) + int((target_domain > 0).sum())
-    return loss + domain_weight * domain_loss, logits, correct, len(source_domain) + len(target_domain)
-
-
-def annealed_learning_rate(lr: float, progress: float) -> float:
-    """Ganin et al.'s annealing: ``lr / (1 + 10 p) ** 0.75``, from ``lr`` at the start to ``lr / 6`` at the end.
-
-    Large steps early while the features form, small ones late so that the adversarial game settles."""
-    return lr / (1.0 + 10.0 * progress) ** 0.75
-
-
-def _ganin_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
-    """SGD with the recipe's momentum: the optimiser that Ganin et al.'s annealed rate was designed for."""
+def _check_ganin_recipe(recipe: Recipe) -> None:
+    """SGD with momentum (the optimiser Ganin et al.'s annealed rate was designed for), and no clipping."""
     if recipe.optimizer != "sgd":
         raise ValueError(f"train_dann follows Ganin et al.'s SGD recipe: use a recipe with optimizer='sgd', not "
                          f"{recipe.optimizer!r}.")
-    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
+    if recipe.grad_clip is not None:
+        raise ValueError(f"grad_clip={recipe.grad_clip!r}: use grad_clip=None (as dann.GANIN_RECIPE does). Clipping "
+                         "scales every gradient by the norm of all of them, the domain classifier's included, so the "
+                         "domain loss would reach the features even in the no-reversal control.")
 
 
 def train_dann(model: DANN, source_loader, target_loader, recipe: Recipe = GANIN_RECIPE, *, adapt: bool = True,
                reverse: bool = True, domain_weight: float = 1.0, joint_batches: bool = False, val_loader=None,
                progress: bool | None = None) -> DANNHistory:
-    """Train on labelled source and unlabelled target batches with Ganin et al.'s optimiser (2016, section 5.2):
-    SGD with momentum, :func:`annealed_learning_rate`, loss CE(source) + domain_weight * BCE(domain) with the
-    reversal strength of :func:`reversal_strength`. Only the images of ``target_loader`` are used. From ``recipe``:
-    ``epochs``, ``lr`` (the starting rate, annealed), ``momentum``, ``seed`` and ``device``; its optimiser is SGD.
+    """Train on labelled source and unlabelled target batches with :func:`~tlcourse.training.fit` (its checks,
+    mixed precision and clipping), Ganin et al.'s way (2016, section 5.2): loss CE(source) + domain_weight *
+    BCE(domain) (:class:`DomainAdversarialLoss`) with the reversal strength of :func:`reversal_strength`
+    (:class:`ReversalSchedule`). Only the images of ``target_loader`` are used. The recipe's optimiser must be SGD
+    (with momentum); :data:`GANIN_RECIPE` is theirs, with the annealed learning rate and no clipping.
 
     ``adapt=False``: source batches alone (the *source-only* baseline). ``reverse=False``: the control that
     isolates the adversarial part: target batches still pass through the network (BatchNorm sees each domain
     on its own) and the domain classifier still trains, but no gradient from it reaches the features.
     """
-    if recipe.seed is not None:
-        seed_everything(recipe.seed)
-    device = get_device(recipe.device)
-    optimizer = _ganin_optimizer(model.to(device), recipe)
-    epochs, lr = recipe.epochs, recipe.lr
-    target_images = _images_only(target_loader)
-    total_steps, step = epochs * len(source_loader), 0
-    history = DANNHistory()
-    # one bar for the whole run, not one per epoch: many short-lived widgets flood a notebook's output channel
-    bar = tqdm(total=total_steps, desc="DANN" if adapt else "training", leave=False,
-               disable=not progress_enabled(progress))
-    for epoch in range(epochs):
-        model.train()
-        started, correct, seen, total_loss = time.perf_counter(), 0, 0, 0.0
-        domain_correct, domain_seen = 0, 0
-        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}")
-        for images, labels in source_loader:
-            images, labels = images.to(device), labels.to(device)
-            for group in optimizer.param_groups:
-                group["lr"] = annealed_learning_rate(lr, step / total_steps)
-            model.reversal.strength = reversal_strength(step / total_steps) if reverse else 0.0
-            loss, logits, right, shown = _dann_loss(model, images, labels, target_images, device, adapt,
-                                                    domain_weight, joint_batches)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            correct += (logits.argmax(1) == labels).sum().item()
-            seen += len(labels)
-            total_loss += loss.item() * len(labels)
-            domain_correct, domain_seen = domain_correct + right, domain_seen + shown
-            step += 1
-            bar.update(1)
-        history.add(epoch + 1, total_loss / seen, correct / seen, optimizer.param_groups[0]["lr"],
-                    time.perf_counter() - started, None if val_loader is None else evaluate(model, val_loader, device=device))
-        if adapt:
-            history.domain_acc.append(domain_correct / domain_seen)
-    bar.close()
-    return history
+    _check_ganin_recipe(recipe)
+    callbacks = [ReversalSchedule(model, enabled=reverse)]
+    loss = DomainAdversarialLoss(target_loader, domain_weight, joint_batches) if adapt else cross_entropy_loss
+    if adapt:
+        callbacks.append(loss)
+    history = fit(model, source_loader, recipe, val_loader=val_loader, loss_fn=loss, callbacks=callbacks,
+                  progress=progress)
+    return DANNHistory(**history.as_dict(), domain_acc=loss.accuracy_per_epoch if adapt else [])
 
 
 def domain_features(model: DANN, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
