@@ -3,7 +3,7 @@
 The full profile fine-tunes ResNet-50 on CIFAR-10 upscaled to 224 px and BERT-base on SST-2.
 This measures, on whatever GPU runs it, the examples per second of what the notebooks really do:
 
-* ``resnet50 train``: :func:`tlcourse.training.fit` (batch 32, as ``finetune_image_classifier``) on
+* ``resnet50 train``: :func:`tlcourse.training.fit` (batch 32, as ``experiments.run``) on
   32 px uint8 images decoded and upscaled per item by the same transforms as ``data.cifar10_task``,
   in the loader workers that ``data.make_loader`` starts;
 * ``resnet50 predict``: :func:`tlcourse.training.predict` at batch 256 (test sets, feature extraction);

@@ -44,8 +44,8 @@ def test_full_image_path_resnet50_on_cifar10(full_profile, monkeypatch):
     assert task.val.dataset.transform is not task.train.dataset.transform  # validation is not augmented
     assert not set(task.val.indices) & set(task.train.indices)
     assert (task.image_size, task.mean) == (32, profiles.IMAGENET_MEAN)
-    result = experiments.finetune_image_classifier(task, 20, Recipe(epochs=1, batch_size=10),
-                                                   test_loader=data.make_loader(task.test, 10))
+    result = experiments.run(task, Recipe(epochs=1, batch_size=10), n_labels=20,
+                             test_loader=data.make_loader(task.test, 10))
     assert 0.0 <= result.accuracy <= 1.0 and len(result.history.epoch) == 1
 
 

@@ -274,7 +274,7 @@ def _fixed_image_learning_rates(source: str) -> list[str]:
         return []
     quick_only = _quick_branch_nodes(tree)
     return [ast.unparse(node)[:120] for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("finetune_image_classifier")
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "experiments.run"
             and id(node) not in quick_only
             and any(k.arg == "lr" and isinstance(k.value, ast.Constant) for k in node.keywords)]
 

@@ -480,9 +480,9 @@ def test_empty_or_non_positive_learning_rate_lists_are_refused(nothing_trains):
     with pytest.raises(ValueError, match=r"learning_rates=\[\].*at least one"):
         strategy.from_scratch(task, learning_rates=[], verbose=False)
     with pytest.raises(ValueError, match=r"learning_rates=\[\].*at least one"):
-        experiments.choose_learning_rate(task, 10, Recipe(), [], val_loader=None)
+        experiments.choose_learning_rate(task, Recipe(), [], val_loader=None, n_labels=10)
     with pytest.raises(ValueError, match=r"learning_rates=\[0.001, 0\].*positive"):
-        experiments.choose_learning_rate(task, 10, Recipe(), [0.001, 0], val_loader=None)
+        experiments.choose_learning_rate(task, Recipe(), [0.001, 0], val_loader=None, n_labels=10)
 
 
 @pytest.mark.parametrize("strengths, message", [([], r"strengths=\[\].*at least one"),
@@ -504,7 +504,7 @@ def test_n_labels_that_cannot_train_every_class_are_refused(nothing_trains, n_la
     strategy, experiments = nothing_trains
     task = tiny_image_task()
     with pytest.raises(ValueError, match=message):
-        experiments.finetune_image_classifier(task, n_labels, Recipe())
+        experiments.run(task, Recipe(), n_labels=n_labels)
     with pytest.raises(ValueError, match=message):
         strategy.simple_baseline_over_seeds(task, n_labels, [0])
 
@@ -513,15 +513,24 @@ def test_unknown_strategy_epochs_and_empty_seeds_are_refused_before_a_model_is_b
     strategy, experiments = nothing_trains
     task = tiny_image_task()
     with pytest.raises(ValueError, match=r"strategy='ful'.*head, last_k, full"):
-        experiments.finetune_image_classifier(task, 10, Recipe(strategy="ful"))
+        experiments.run(task, Recipe(strategy="ful"), n_labels=10)
     with pytest.raises(ValueError, match=r"epochs=0.*whole number >= 1"):
-        experiments.finetune_image_classifier(task, 10, Recipe(epochs=0))
+        experiments.run(task, Recipe(epochs=0), n_labels=10)
     with pytest.raises(ValueError, match=r"strategy='ful'"):
-        experiments.finetune_text_classifier(data.TextTask(name="t", train_texts=["x"] * 4, train_labels=[0, 1] * 2,
-                                                           test_texts=["x"], test_labels=[0]), Recipe(strategy="ful"))
+        experiments.run(data.TextTask(name="t", train_texts=["x"] * 4, train_labels=[0, 1] * 2, test_texts=["x"],
+                                      test_labels=[0]), Recipe(strategy="ful"))
     with pytest.raises(ValueError, match=r"seeds=\[\].*at least one"):
-        experiments.accuracy_over_seeds(task, 10, Recipe(), [], test_loader=None)
+        experiments.accuracy_over_seeds(task, Recipe(), [], test_loader=None, n_labels=10)
     with pytest.raises(ValueError, match=r"seeds=\[\].*at least one"):
         strategy.simple_baseline_over_seeds(task, 10, [])
     with pytest.raises(ValueError, match=r"epochs=0"):
         strategy.choose_strategy(task, epochs=0, verbose=False)
+
+
+def test_one_run_for_images_and_text_says_what_a_text_run_needs(nothing_trains):
+    _, experiments = nothing_trains
+    text = data.TextTask(name="t", train_texts=["x"] * 4, train_labels=[0, 1] * 2, test_texts=["x"], test_labels=[0])
+    with pytest.raises(ValueError, match="all of the task's training texts"):
+        experiments.run(text, Recipe(), n_labels=2)
+    with pytest.raises(ValueError, match=r"model=\(model, tokenizer\)"):
+        experiments.run(text, Recipe(), model=torch.nn.Linear(2, 2))

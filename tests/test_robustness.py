@@ -71,8 +71,7 @@ def test_same_seed_same_numbers(small_digits):
     task, test_loader = small_digits
 
     def run(seed):
-        return experiments.finetune_image_classifier(task, 64, Recipe(epochs=2, warmup=0.1, seed=seed),
-                                                     test_loader=test_loader)
+        return experiments.run(task, Recipe(epochs=2, warmup=0.1, seed=seed), n_labels=64, test_loader=test_loader)
 
     first, again, other = run(0), run(0), run(1)
     assert _recorded_numbers(first) == _recorded_numbers(again)  # exactly, not approximately

@@ -31,10 +31,9 @@ RECIPE = Recipe(epochs=1, lr=1e-3, seed=0)
 
 
 def run(task, n_labels=40, **changes):
-    """A cached run; ``changes`` are recipe fields or other arguments of finetune_image_classifier."""
+    """A cached run; ``changes`` are recipe fields or other arguments of experiments.run."""
     fields = {k: changes.pop(k) for k in list(changes) if k in Recipe.__dataclass_fields__}
-    return experiments.finetune_image_classifier(task, n_labels, dataclasses.replace(RECIPE, **fields), cache=True,
-                                                 **changes)
+    return experiments.run(task, dataclasses.replace(RECIPE, **fields), n_labels=n_labels, cache=True, **changes)
 
 
 def forbid_training(monkeypatch):
@@ -124,12 +123,12 @@ def test_runs_a_fingerprint_cannot_describe_are_refused(run_cache):
 def test_a_text_run_is_reused_too(run_cache, monkeypatch):
     task = data.text_task(profile="quick", n_train=48, n_val=16, n_test=16)
     recipe = Recipe(epochs=1, lr=1e-4, max_length=32, seed=0)
-    first = experiments.finetune_text_classifier(task, recipe, cache=True)
+    first = experiments.run(task, recipe, cache=True)
     forbid_training(monkeypatch)
-    again = experiments.finetune_text_classifier(task, recipe, cache=True)
+    again = experiments.run(task, recipe, cache=True)
     assert again.from_cache and again.accuracy == first.accuracy and again.history == first.history
     with pytest.raises(AssertionError, match="trained again"):
-        experiments.finetune_text_classifier(task, dataclasses.replace(recipe, max_length=24), cache=True)
+        experiments.run(task, dataclasses.replace(recipe, max_length=24), cache=True)
 
 
 def test_a_text_run_trains_with_the_loss_it_is_given_and_such_a_run_is_not_cached(run_cache):
@@ -141,7 +140,7 @@ def test_a_text_run_trains_with_the_loss_it_is_given_and_such_a_run_is_not_cache
         steps.append(len(labels))
         return training.cross_entropy_loss(model, inputs, labels)
 
-    run = experiments.finetune_text_classifier(task, recipe, loss_fn=counting_loss)
+    run = experiments.run(task, recipe, loss_fn=counting_loss)
     assert sorted(steps) == [16, 32] and 0.0 <= run.accuracy <= 1.0  # 48 texts in batches of 32: two steps
     with pytest.raises(ValueError, match="cannot be fingerprinted"):
-        experiments.finetune_text_classifier(task, recipe, loss_fn=counting_loss, cache=True)
+        experiments.run(task, recipe, loss_fn=counting_loss, cache=True)

@@ -316,3 +316,15 @@ def test_a_run_checkpointed_without_a_bar_resumes_with_one(tmp_path, monkeypatch
     straight = run(tmp_path / "straight.pt", progress=False)
     for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_fit_iterates_the_training_loader_once_per_epoch(progress, monkeypatch):
+    """Each iteration of a shuffled loader draws a new order (and starts its worker processes): an extra one per
+    epoch (tqdm.auto wrapping the loader starts an iterator of its own) would waste a shuffle and change the run."""
+    loader = data.make_loader(blobs(n=400), 20, shuffle=True, seed=0)
+    started = []
+    real_iter = type(loader).__iter__
+    monkeypatch.setattr(type(loader), "__iter__", lambda self: started.append(1) or real_iter(self))
+    training.fit(small_net(), loader, Recipe(epochs=3), progress=progress)
+    assert len(started) == 3

@@ -60,7 +60,7 @@ def test_choosing_the_learning_rate_reads_validation_only(monkeypatch):
     monkeypatch.setattr(models, "image_classifier", lambda n, pretrained=True, dropout=0.2: torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, n)))
     val_loader = data.make_loader(task.val, 16)
-    best, runs = experiments.choose_learning_rate(task, 24, Recipe(epochs=2), [1e-4, 1e-1], val_loader)
+    best, runs = experiments.choose_learning_rate(task, Recipe(epochs=2), [1e-4, 1e-1], val_loader, n_labels=24)
     assert set(runs) == {1e-4, 1e-1} and all(run.accuracy is None for run in runs.values())
     assert runs[best].val_accuracy == max(run.val_accuracy for run in runs.values())
 
@@ -73,8 +73,8 @@ def test_early_stopping_run_reports_the_validation_accuracy_of_the_kept_epoch(mo
                           classes=["a", "b"], image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
     monkeypatch.setattr(models, "image_classifier", lambda n, pretrained=True, dropout=0.2: torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, n)))
-    run = experiments.finetune_image_classifier(task, 24, Recipe(epochs=4, lr=0.05, keep_best=True, patience=2),
-                                                val_loader=data.make_loader(task.val, 8))
+    run = experiments.run(task, Recipe(epochs=4, lr=0.05, keep_best=True, patience=2), n_labels=24,
+                          val_loader=data.make_loader(task.val, 8))
     history = run.history
     assert run.val_accuracy == max(history.val_acc) == history.val_acc[history.best_epoch - 1]
     assert run.accuracy is not None  # tested once, after the choice

@@ -1,9 +1,8 @@
 """Ready-made experiments that the notebooks repeat many times with different settings.
 
-Each function is the whole recipe in one place -- build the model, pick the
-labelled examples, train with :func:`~tlcourse.training.fit`, evaluate -- so a
-notebook can sweep a setting in a short loop and the reader can still see, here,
-exactly what was run.
+:func:`run` is one training run in one place, for images and text -- build the model, pick the labelled
+examples, train with :func:`~tlcourse.training.fit`, evaluate -- so a notebook can sweep a setting in a
+short loop and the reader can still see, here, exactly what was run.
 """
 
 from __future__ import annotations
@@ -132,16 +131,21 @@ def _fit_options(model, recipe: Recipe, loss_fn, val_loader) -> dict:
     return options | ({"val_loader": val_loader} if val_loader is not None else {})
 
 
-def finetune_image_classifier(task: data.ImageTask, n_labels: int, recipe: Recipe, *, model=None, loss_fn=None,
-                              val_loader=None, test_loader=None, test: bool = True, cache: bool = False,
-                              measure_memory: bool = False) -> RunResult:
-    """Fine-tune the profile's image model (or train it from scratch) on ``n_labels`` balanced examples, following
-    ``recipe`` (its ``pretrained``, ``strategy`` and ``batch_size`` fields as well as the training settings).
+def run(task: data.ImageTask | data.TextTask, recipe: Recipe, *, n_labels: int | None = None, model=None,
+        loss_fn=None, val_loader=None, test_loader=None, test: bool = True, cache: bool = False,
+        measure_memory: bool = False) -> RunResult:
+    """Fine-tune the profile's model on ``task`` (images or text), or train it from scratch, following ``recipe``:
+    build the model, pick the labelled examples, train with :func:`~tlcourse.training.fit`, test.
 
-    The same seed gives the same labelled examples, the same new head and the same batches,
-    so a pretrained and a from-scratch run differ only in their starting weights.
-    ``model`` replaces the profile's model (e.g. one with other dropout); ``loss_fn`` replaces cross-entropy (e.g.
-    a regularised loss built on ``model``).
+    From ``recipe``: the training settings, and what the run trains -- ``pretrained``, ``strategy``,
+    ``batch_size``, and for text ``max_length`` and ``pooling``. ``n_labels``: train on that many balanced
+    examples of the training split (images; default: all of it). The same seed gives the same labelled
+    examples, the same new head and the same batches, so a pretrained and a from-scratch run differ only in
+    their starting weights.
+
+    ``model`` replaces the profile's model (for text a ``(model, tokenizer)`` pair, as
+    :func:`~tlcourse.models.text_classifier` returns): one with other dropout, a distilled student.
+    ``loss_fn`` replaces cross-entropy (a regularised or a distillation loss).
 
     Choosing: with ``val_loader`` the run validates after every epoch and reports ``val_accuracy`` (of
     the last epoch, or of the best one with ``recipe.keep_best``: early stopping). ``test=False`` leaves the test
@@ -151,73 +155,81 @@ def finetune_image_classifier(task: data.ImageTask, n_labels: int, recipe: Recip
     depends on (see :func:`reuse_or_train`); an identical later call, in this notebook or the next,
     loads them instead of training again.
     """
-    check_n_labels(n_labels, task)
+    _check_labelled_examples(n_labels, task)
     check_run_settings(recipe.strategy, recipe.lr, recipe.epochs)
     seed = _seed_of(recipe)
-    training.seed_everything(seed)
-    if model is None:
-        model = models.image_classifier(task.num_classes, pretrained=recipe.pretrained)
+    training.seed_everything(seed)  # before the model is built: the new head is seeded too
+    model, tokenizer = _model_and_tokenizer(task, recipe, model)
     fit_options = _fit_options(model, recipe, loss_fn, val_loader)
-    train_set = data.labelled_subset(task.train, n_labels, seed=seed)
-    train_loader = data.make_loader(train_set, recipe.batch_size, shuffle=True, seed=seed)
-    test_loader = (test_loader or data.make_loader(task.test, 256)) if test else None
+    train_loader = _train_loader(task, recipe, n_labels, tokenizer, seed)
+    test_loader = (test_loader or _test_loader(task, recipe, tokenizer)) if test else None
+    kind = {"kind": "image"} if tokenizer is None else {"kind": "text", "tokenizer": tokenizer.name_or_path}
     result = _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe,
-                             {"kind": "image"} if cache else None, train_set)
+                             kind if cache else None, train_loader.dataset)
     if val_loader is not None:
         history = result.history
         result.val_accuracy = history.val_acc[history.best_epoch - 1 if recipe.keep_best else -1]
     return result
 
 
-def choose_learning_rate(task: data.ImageTask, n_labels: int, recipe: Recipe, learning_rates, val_loader,
+def _check_labelled_examples(n_labels, task) -> None:
+    if n_labels is None:
+        return
+    if isinstance(task, data.TextTask):
+        raise ValueError(f"n_labels={n_labels}: a text run trains on all of the task's training texts; pass a task "
+                         "with fewer texts instead.")
+    check_n_labels(n_labels, task)
+
+
+def _model_and_tokenizer(task, recipe: Recipe, model):
+    """The model to train and, for text, its tokenizer: the profile's, built from the recipe, unless given."""
+    if isinstance(task, data.TextTask):
+        if model is None:
+            return models.text_classifier(task.num_classes, pretrained=recipe.pretrained, pooling=recipe.pooling)
+        if not isinstance(model, tuple):
+            raise ValueError("For a text task pass model=(model, tokenizer): the tokenizer that model reads with.")
+        return model
+    if model is None:
+        model = models.image_classifier(task.num_classes, pretrained=recipe.pretrained)
+    return model, None
+
+
+def _train_loader(task, recipe: Recipe, n_labels, tokenizer, seed: int):
+    """The shuffled training batches: ``n_labels`` balanced images (all with None), or all the texts, tokenised."""
+    if tokenizer is not None:
+        return data.text_loader(task.train_texts, task.train_labels, tokenizer, recipe.batch_size,
+                                recipe.max_length, shuffle=True, seed=seed)
+    train_set = task.train if n_labels is None else data.labelled_subset(task.train, n_labels, seed=seed)
+    return data.make_loader(train_set, recipe.batch_size, shuffle=True, seed=seed)
+
+
+def _test_loader(task, recipe: Recipe, tokenizer):
+    if tokenizer is not None:
+        return data.text_loader(task.test_texts, task.test_labels, tokenizer, 128, recipe.max_length)
+    return data.make_loader(task.test, 256)
+
+
+def choose_learning_rate(task, recipe: Recipe, learning_rates, val_loader, n_labels: int | None = None,
                          cache: bool = False) -> tuple[float, dict[float, RunResult]]:
     """Train ``recipe`` once per learning rate on the same labelled examples; keep the best on validation.
 
     Returns ``(best_lr, {lr: run})``. The test split is never read: a learning rate picked by its test
     accuracy would make that test accuracy an optimistic estimate of how the model does on new data.
     """
-    runs = {lr: finetune_image_classifier(task, n_labels, dataclasses.replace(recipe, lr=lr), val_loader=val_loader,
-                                          test=False, cache=cache)
+    runs = {lr: run(task, dataclasses.replace(recipe, lr=lr), n_labels=n_labels, val_loader=val_loader, test=False,
+                    cache=cache)
             for lr in check_grid("learning_rates", learning_rates)}
     return max(runs, key=lambda lr: runs[lr].val_accuracy), runs
 
 
-def accuracy_over_seeds(task: data.ImageTask, n_labels: int, recipe: Recipe, seeds, test_loader) -> list[float]:
+def accuracy_over_seeds(task, recipe: Recipe, seeds, test_loader, n_labels: int | None = None) -> list[float]:
     """Test accuracy of the same recipe run with each seed (other labelled examples, head and batch order).
 
     One run is one draw; the spread over seeds is what tells a finding from luck (see
     :mod:`tlcourse.uncertainty`).
     """
-    return [finetune_image_classifier(task, n_labels, dataclasses.replace(recipe, seed=seed),
-                                      test_loader=test_loader).accuracy
+    return [run(task, dataclasses.replace(recipe, seed=seed), n_labels=n_labels, test_loader=test_loader).accuracy
             for seed in check_seeds(seeds)]
-
-
-def finetune_text_classifier(task: data.TextTask, recipe: Recipe, *, model=None, tokenizer=None, pooling: str = "cls",
-                             loss_fn=None, val_loader=None, test_loader=None, cache: bool = False,
-                             measure_memory: bool = False) -> RunResult:
-    """Fine-tune the profile's text model on all of ``task``'s training texts, following ``recipe`` (the BERT
-    recipe: a few epochs, a small learning rate, warm-up and a linear decay; its ``max_length`` and ``batch_size``
-    shape the batches).
-
-    With ``val_loader`` the history holds a validation accuracy after every epoch (for the curves).
-    ``pooling`` is what the new head reads (see :func:`~tlcourse.models.text_classifier`); ``model`` and
-    ``tokenizer`` replace the profile's (a distilled student, say), ``loss_fn`` replaces cross-entropy (a
-    distillation loss). ``cache=True``: as in :func:`finetune_image_classifier`.
-    """
-    check_run_settings(recipe.strategy, recipe.lr, recipe.epochs)
-    seed = _seed_of(recipe)
-    training.seed_everything(seed)
-    if model is None:
-        model, tokenizer = models.text_classifier(task.num_classes, pretrained=recipe.pretrained, pooling=pooling)
-    fit_options = _fit_options(model, recipe, loss_fn, val_loader)
-    train_loader = data.text_loader(task.train_texts, task.train_labels, tokenizer, recipe.batch_size,
-                                    recipe.max_length, shuffle=True, seed=seed)
-    test_loader = test_loader or data.text_loader(task.test_texts, task.test_labels, tokenizer, 128,
-                                                  recipe.max_length)
-    run = {"kind": "text", "tokenizer": tokenizer.name_or_path} if cache else None
-    return _train_or_reuse(model, train_loader, test_loader, fit_options, measure_memory, recipe, run,
-                           train_loader.dataset)
 
 
 # --- reusing a run -----------------------------------------------------------------------------

@@ -143,6 +143,15 @@ class MeanPoolingClassifier(nn.Module):
         return SequenceClassifierOutput(logits=self.classifier(self.dropout(mean_pool(states, attention_mask))))
 
 
+def text_tokenizer(profile: str | None = None, name: str | None = None):
+    """The tokenizer of the profile's text model (or of ``name``), without loading the model: for the loaders a run
+    needs before its model is built (a validation split)."""
+    from transformers import AutoTokenizer
+
+    with _quiet_transformers():
+        return AutoTokenizer.from_pretrained(text_model_path(profile, name))
+
+
 def _load_text_model(path: str, num_labels: int, pretrained: bool, pooling: str):
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 

@@ -4,7 +4,7 @@ A lesson shows its recipe once, as a readable value, and varies it with ``datacl
 
     recipe = Recipe(epochs=5, lr=1e-3, warmup=0.1, seed=0)
     history = training.fit(model, loader, recipe)
-    run = experiments.finetune_image_classifier(task, 200, replace(recipe, lr=3e-3, strategy="head"))
+    run = experiments.run(task, replace(recipe, lr=3e-3, strategy="head"), n_labels=200)
 
 Settings travel as this value, not as keyword lists or dicts, so ``recipe.lr`` can be followed from the
 notebook to the optimiser in one step (``training.fit`` -> ``training.make_optimizer``). The recipe holds
@@ -42,6 +42,7 @@ class Recipe:
     # model and the loaders (fit itself takes a ready model and loader).
     batch_size: int = 32  # training examples per optimiser step
     max_length: int = 64  # text: tokens kept per text; longer costs time (attention grows with its square)
+    pooling: str = "cls"  # text: what the new head reads: "cls" (BERT's [CLS]), "mean" of the tokens, or "auto"
     pretrained: bool = True  # start from the source model's weights (transfer), or from random ones (from scratch)
     strategy: str = "full"  # what is trained: "head", "last_k", "full", "gradual" or "discriminative" (freezing.py)
     strategy_options: dict | None = None  # the strategy's own settings, e.g. {"k": 2} or {"blocks_per_epoch": 2}

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, features, freezing, models, own_data, training
+from . import data, experiments, features, freezing, models, own_data, training
 from .experiments import check_epochs, check_grid, check_n_labels, check_run_settings, check_seeds
 from .hooks import forward_hooks
 from .profiles import image_model_spec
@@ -96,9 +96,16 @@ def loaders(task, tokenizer=None, batch_size: int = 32, seed: int = 0, max_lengt
     if is_text(task):
         train = data.text_loader(task.train_texts, task.train_labels, tokenizer, batch_size, max_length,
                                  shuffle=True, seed=seed)
-        return train, data.text_loader(task.val_texts, task.val_labels, tokenizer, 128, max_length)
+        return train, validation_loader(task, tokenizer, max_length)
     train = data.make_loader(data.in_memory(task.train), batch_size, shuffle=True, seed=seed)
-    return train, data.make_loader(data.in_memory(task.val), 256)
+    return train, validation_loader(task)
+
+
+def validation_loader(task, tokenizer=None, max_length: int = 64):
+    """The validation split in order, images decoded once when they fit in memory."""
+    if is_text(task):
+        return data.text_loader(task.val_texts, task.val_labels, tokenizer, 128, max_length)
+    return data.make_loader(data.in_memory(task.val), 256)
 
 
 def test_loader(task, tokenizer=None, max_length: int = 64):
@@ -196,18 +203,18 @@ def finetune(task, strategy: str = "full", epochs: int = 5, lr: float = 1e-3, pr
              batch_size: int = 32, seed: int = 0, name: str | None = None, patience: int | None = None) -> Candidate:
     """Fine-tune with ``strategy`` (see :func:`tlcourse.freezing.apply_strategy`), validating every epoch,
     and keep the weights of the epoch with the best validation accuracy. With ``patience``, stop once that
-    many epochs in a row bring no improvement (early stopping): ``epochs`` is then only an upper limit."""
+    many epochs in a row bring no improvement (early stopping): ``epochs`` is then only an upper limit.
+    One run of :func:`tlcourse.experiments.run`, on all the training examples, as a candidate of the procedure."""
     check_run_settings(strategy, lr, epochs)
     started = time.perf_counter()
-    training.seed_everything(seed)
-    model, tokenizer = new_model(task, pretrained=pretrained)
-    options = freezing.apply_strategy(model, strategy, lr)
-    train_loader, val_loader = loaders(task, tokenizer, batch_size, seed)
-    recipe = Recipe(epochs=epochs, lr=lr, warmup=0.1, keep_best=True, patience=patience)
-    history = training.fit(model, train_loader, recipe, val_loader=val_loader, **options)
-    best = history.best_epoch
-    return Candidate(name or strategy, history.val_acc[best - 1], time.perf_counter() - started, model,
-                     best, history, tokenizer, setting=f"lr={lr:g}", epoch_limit=epochs, patience=patience)
+    recipe = Recipe(epochs=epochs, lr=lr, warmup=0.1, keep_best=True, patience=patience, seed=seed,
+                    pretrained=pretrained, strategy=strategy, batch_size=batch_size, pooling="auto")
+    tokenizer = models.text_tokenizer() if is_text(task) else None
+    decoded = task if is_text(task) else dataclasses.replace(task, train=data.in_memory(task.train))
+    result = experiments.run(decoded, recipe, val_loader=validation_loader(task, tokenizer), test=False)
+    return Candidate(name or strategy, result.val_accuracy, time.perf_counter() - started, result.model,
+                     result.history.best_epoch, result.history, tokenizer, setting=f"lr={lr:g}", epoch_limit=epochs,
+                     patience=patience)
 
 
 def default_learning_rates(task) -> dict[str, list[float]]:
