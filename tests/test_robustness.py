@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tlcourse import data, experiments, models, training
+from tlcourse.checkpoint import save_atomically
 from tlcourse.recipe import Recipe
 from tlcourse.assets import AssetUnavailableError
 
@@ -127,7 +128,7 @@ def test_out_of_memory_suggests_a_smaller_batch():
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     """Checkpoints are written to a temporary file and renamed: dying mid-write never leaves half a file."""
     path = tmp_path / "run.pt"
-    training.save_atomically({"epoch": 1}, path)
+    save_atomically({"epoch": 1}, path)
 
     def dies_halfway(obj, file):
         Path(file).write_bytes(b"PK\x03\x04 half a zip")  # the start of a checkpoint, then the crash
@@ -135,6 +136,6 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     monkeypatch.setattr(training.torch, "save", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        training.save_atomically({"epoch": 2}, path)
+        save_atomically({"epoch": 2}, path)
     monkeypatch.undo()
     assert torch.load(path) == {"epoch": 1}

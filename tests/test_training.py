@@ -328,3 +328,35 @@ def test_fit_iterates_the_training_loader_once_per_epoch(progress, monkeypatch):
     monkeypatch.setattr(type(loader), "__iter__", lambda self: started.append(1) or real_iter(self))
     training.fit(small_net(), loader, Recipe(epochs=3), progress=progress)
     assert len(started) == 3
+
+
+def test_a_checkpoint_callback_resumes_before_any_other_callback_starts(tmp_path, monkeypatch):
+    """Checkpoint is a callback like the others, and it runs first wherever it is listed: a callback that reads the
+    run's position when it starts (DANN's reversal schedule does) sees the resumed position, not step 0."""
+    from tlcourse.checkpoint import Checkpoint
+
+    class StartingStep(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def before_fit(self, state):
+            self.seen.append((state.epoch, state.step))
+
+    def run(starting):
+        torch.manual_seed(0)
+        model = small_net()
+        training.fit(model, data.make_loader(blobs(), 32, shuffle=True, seed=0), Recipe(epochs=4, lr=1e-2),
+                     callbacks=[starting, Checkpoint(tmp_path / "run.pt")], progress=False)
+        return model
+
+    first, again = StartingStep(), StartingStep()
+    _interrupt_in_third_epoch(monkeypatch, lambda: run(first))
+    resumed = run(again)
+    assert first.seen == [(0, 0)] and again.seen == [(2, 2 * 13)]  # 400 examples in batches of 32: 13 steps
+    assert torch.load(tmp_path / "run.pt", weights_only=True)["epoch"] == 4
+    torch.manual_seed(0)
+    straight = small_net()
+    training.fit(straight, data.make_loader(blobs(), 32, shuffle=True, seed=0), Recipe(epochs=4, lr=1e-2),
+                 progress=False)
+    for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()):
+        assert torch.equal(a, b)  # the resumed run took the same steps as one never interrupted

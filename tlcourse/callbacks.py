@@ -2,14 +2,15 @@
 
 ``fit`` calls every callback at these events, in this order (the same idea as fastai's callbacks):
 
-* ``before_fit(state)``: once, after the model, optimiser and any checkpoint are ready;
+* ``before_fit(state)``: once, after the model and optimiser are ready (and a checkpoint restored);
 * ``before_epoch(state)``: at the start of each epoch (``state.epoch`` is 0-based), e.g. unfreeze a block;
 * ``after_step(state)``: after each optimiser step (``state.step`` counts steps from the start of the run);
 * ``after_epoch(state)``: after the epoch's training and validation (``state.history`` has its numbers);
 * ``after_fit(state)``: once, at the end, also after an early stop.
 
 The course's callbacks: :class:`KeepBest` (early stopping), :class:`ProgressBar`,
-:class:`~tlcourse.freezing.GradualUnfreezing` and :class:`~tlcourse.methods.dann.ReversalSchedule`.
+:class:`~tlcourse.checkpoint.Checkpoint`, :class:`~tlcourse.freezing.GradualUnfreezing` and
+:class:`~tlcourse.methods.dann.ReversalSchedule`.
 
 A callback ends training early by raising :class:`StopTraining`. What it must remember across epochs goes in
 ``state_dict()``: ``fit`` saves that in its checkpoints and gives it back with ``load_state_dict`` on resume,
@@ -41,6 +42,13 @@ class FitState:
     steps_per_epoch: int  # optimiser steps in one epoch (batches of the training loader)
     epoch: int = 0  # 0-based index of the current (or last) epoch
     step: int = 0  # optimiser steps taken in this run so far
+    # The rest of the run, for callbacks that save or restore all of it (tlcourse.checkpoint.Checkpoint):
+    recipe: object = None  # the tlcourse.Recipe being followed
+    train_loader: object = None
+    loss_fn: object = None
+    scheduler: object = None  # the learning-rate schedule (a torch LambdaLR)
+    scaler: object = None  # the fp16 gradient scaler (disabled in fp32 and bf16)
+    callbacks: tuple = ()  # the run's callbacks, in the order they are called (the progress bar left out)
 
     @property
     def progress(self) -> float:
@@ -49,7 +57,13 @@ class FitState:
 
 
 class Callback:
-    """Does nothing at every event; a callback overrides the events it needs."""
+    """Does nothing at every event; a callback overrides the events it needs.
+
+    ``order``: callbacks run in increasing order at every event (ties in the order given), as in fastai: a
+    :class:`~tlcourse.checkpoint.Checkpoint` (-10) restores the others before they start; the bar (10) comes last.
+    """
+
+    order = 0
 
     def before_fit(self, state: FitState) -> None: ...
 
@@ -109,6 +123,7 @@ class ProgressBar(Callback):
     ones (many small runs in one cell) overran the wait for a cell's output under nbval.
     """
 
+    order = 10
     min_steps = 10  # a run of fewer steps is over before a bar helps
 
     def before_fit(self, state: FitState) -> None:

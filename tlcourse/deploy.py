@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, models, own_data, training
+from . import checkpoint, data, models, own_data, training
 from .assets import ASSETS, AssetUnavailableError
 from .files import first_free_path, replace_atomically
 from .profiles import get_profile
@@ -222,7 +222,7 @@ def load_classifier(path) -> Classifier:
     else:
         model = models.image_classifier(len(info["classes"]), pretrained=False, name=info["model_name"])
         tokenizer = None
-    training.check_weights_fit(model, saved["state_dict"], source=f"file {path} ({info['model_name']})")
+    checkpoint.check_weights_fit(model, saved["state_dict"], source=f"file {path} ({info['model_name']})")
     _refuse_damaged(path, saved)
     model.load_state_dict(saved["state_dict"])
     return Classifier(model.eval(), info, tokenizer)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, features, freezing, models, training
+from . import checkpoint, data, features, freezing, models, training
 from .assets import data_dir
 from .profiles import get_device
 from .recipe import Recipe
@@ -270,12 +270,12 @@ def reuse_or_train(model, train_loader, test_loader, fit_options: dict, measure_
     saved = features.load_saved(path)
     if saved is None:
         result = _train_and_measure(model, train_loader, test_loader, fit_options, measure_memory, recipe)
-        training.save_atomically({"weights": model.state_dict(), "history": result.history.as_dict(),
+        checkpoint.save_atomically({"weights": model.state_dict(), "history": result.history.as_dict(),
                                   "seconds": result.seconds, "trainable": result.trainable_parameters,
                                   "memory": result.memory_bytes,
                                   "trained": [name for name, p in model.named_parameters() if p.requires_grad]}, path)
         return result
-    training.load_weights(model, saved["weights"], source=str(path))
+    checkpoint.load_weights(model, saved["weights"], source=str(path))
     for name, parameter in model.named_parameters():  # gradual unfreezing ends with more trainable weights
         parameter.requires_grad = name in saved["trained"]
     memory = saved["memory"] or (_step_memory(model, train_loader, fit_options) if measure_memory else 0)

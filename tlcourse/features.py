@@ -25,7 +25,8 @@ from .freezing import blocks, new_head_name
 from .hooks import forward_hooks
 from .models import mean_pool
 from .profiles import get_device
-from .training import concat_batches, move_to, predict, save_atomically
+from .checkpoint import save_atomically
+from .training import concat_batches, move_to, predict
 
 
 def without_head(model: nn.Module) -> nn.Module:

@@ -11,19 +11,14 @@ checkpoints that let an interrupted run carry on where it stopped.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import inspect
 import math
 import numbers
-import os
 import random
 import time
 import warnings
-import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,7 +27,7 @@ from torch import nn
 
 from . import config
 from .callbacks import Callback, FitState, KeepBest, ProgressBar, StopTraining, run_event
-from .files import replace_atomically
+from .checkpoint import Checkpoint
 from .freezing import keep_frozen_batchnorm_in_eval
 from .hooks import forward_hooks
 from .profiles import get_device
@@ -277,154 +272,6 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-# --- checkpoints ------------------------------------------------------------------------------
-
-
-# How torch.save's C++ writer reports that it could not finish a file (a full disk, a drive that went away).
-def save_atomically(obj, path: str | Path) -> None:
-    """``torch.save`` through :func:`tlcourse.files.replace_atomically`: a crash or a full disk never leaves half a
-    checkpoint, and a write that fails is explained in a sentence that names the file."""
-    replace_atomically(path, lambda tmp: torch.save(obj, tmp))
-
-
-def check_weights_fit(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
-    """Refuse weights of another architecture, listing the keys that differ."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong_shape = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
-    if missing or unexpected or wrong_shape:
-        raise ValueError(f"The {source} does not fit this model (a different architecture?). "
-                         f"Missing keys: {missing[:5]}; unexpected keys: {unexpected[:5]}; "
-                         f"shape mismatch: {wrong_shape[:5]}")
-
-
-def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
-    """Load weights strictly; a checkpoint of another architecture is refused with the keys that differ."""
-    check_weights_fit(model, state_dict, source)
-    model.load_state_dict(state_dict)
-
-
-def _training_state(state: FitState, scheduler, scaler, loader, settings, callbacks) -> dict:
-    saved = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "epoch": state.epoch + 1, "history": state.history.as_dict(),
-             "torch_rng": torch.get_rng_state(), "settings": settings,
-             "callbacks": [callback.state_dict() for callback in callbacks]}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        saved["cuda_rng"] = torch.cuda.get_rng_state_all()  # dropout on a GPU draws from these generators
-    if scaler.is_enabled():
-        saved["scaler"] = scaler.state_dict()
-    if getattr(loader, "generator", None) is not None:
-        saved["loader_rng"] = loader.generator.get_state()
-    return saved
-
-
-def _read_checkpoint(path) -> dict:
-    """Load a checkpoint written by :func:`fit`, or say clearly what the file is instead."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling, zip and EOF errors all mean the same to a learner
-        raise ValueError(f"Cannot read the checkpoint {path}: the file is damaged or was not written by "
-                         f"torch.save ({type(err).__name__}). Delete it to start the run again.") from None
-    if isinstance(state, dict) and "model" not in state and all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} holds plain model weights (a state_dict), not a checkpoint of fit: load it "
-                         "with model.load_state_dict(torch.load(path)), or give fit another checkpoint path.")
-    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch"} <= set(state):
-        raise ValueError(f"{path} is not a checkpoint written by tlcourse.training.fit.")
-    return state
-
-
-_SETTING_HINTS = {
-    "starting_weights": "starting_weights differ when the model was built after another seed or initialised "
-                        "differently (another run of a seeds loop?). ",
-    "loader_seed": "loader_seed is the seed the training loader shuffles with (make_loader(seed=...)). ",
-    "param_group": "param_group entries differ when other layers are trainable (frozen or unfrozen since) or "
-                   "have other learning rates. ",
-}
-
-
-def _check_same_settings(path, saved: dict | None, settings: dict) -> None:
-    """Resuming with other settings would silently ignore them: refuse and say what differs.
-
-    Only what both runs recorded is compared, so a checkpoint written before a setting was recorded resumes.
-    """
-    if saved is None:
-        return  # a checkpoint from before settings were stored
-    keys = [key for key in settings if key in saved and saved[key] != settings[key]]
-    if keys:
-        changed = "; ".join(f"{key}={saved[key]!r} there, {key}={settings[key]!r} now" for key in keys)
-        hints = "".join(hint for start, hint in _SETTING_HINTS.items() if any(k.startswith(start) for k in keys))
-        raise ValueError(f"The checkpoint {path} was written by a run with other settings ({changed}). {hints}"
-                         "Resume with the settings it was started with, or delete it (or pass another "
-                         "checkpoint path) to start a new run.")
-
-
-def _check_checkpoint_path(path: Path) -> None:
-    """Find out before training, not after a whole epoch, that the checkpoint cannot be written there."""
-    if path.is_dir():
-        raise ValueError(f"The checkpoint {path} is a folder: give fit a file name in it, e.g. {path / 'run.pt'}.")
-    probe = path.with_name(f".{path.name}.probe")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise OSError(err.errno, f"Cannot write the checkpoint {path}: {err.strerror or err}. Nothing was trained; "
-                                 "pass fit a checkpoint path in a folder you can write to.") from err
-
-
-def _check_checkpoint_finite(path, state: dict, parameter_names) -> None:
-    """NaN weights in a checkpoint would resume and then "diverge", blaming the learning rate: name the file."""
-    kept = [(saved or {}).get("weights") or {} for saved in state.get("callbacks", [])]  # e.g. KeepBest's
-    tensors = [weights[k] for weights in (state["model"], *kept) for k in parameter_names if k in weights]
-    tensors += [v for s in state["optimizer"].get("state", {}).values() for v in s.values() if torch.is_tensor(v)]
-    if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
-        raise ValueError(f"The checkpoint {path} is damaged: its saved weights or optimizer state hold NaN or inf "
-                         "values, so a run resumed from it cannot learn. Delete it to start the run over.")
-
-
-def _start_or_resume(checkpoint, fit_state: FitState, scheduler, scaler, loader, settings, callbacks) -> int:
-    """The number of epochs already done: from the checkpoint if there is one (restoring everything it holds into
-    ``fit_state``, the scheduler, scaler and callbacks), else 0."""
-    if checkpoint is not None:
-        _check_checkpoint_path(Path(checkpoint))
-        if Path(checkpoint).exists():
-            return _restore_training_state(checkpoint, fit_state, scheduler, scaler, loader, settings, callbacks)
-    return 0
-
-
-def _restore_training_state(path, fit_state: FitState, scheduler, scaler, loader, settings, callbacks) -> int:
-    """Put model, optimiser, scheduler, scaler, callbacks and random states back; return the epochs done."""
-    model, optimizer = fit_state.model, fit_state.optimizer
-    state = _read_checkpoint(path)
-    check_weights_fit(model, state["model"], source=f"checkpoint {path}")
-    _check_checkpoint_finite(path, state, [name for name, _ in model.named_parameters()])
-    _check_same_settings(path, state.get("settings"), settings)
-    load_weights(model, state["model"], source=f"checkpoint {path}")
-    saved_keys, own_keys = set(state["optimizer"]["param_groups"][0]), set(optimizer.param_groups[0])
-    if saved_keys != own_keys - {"params"} | {"params"}:
-        raise ValueError(f"The checkpoint {path} was written with another optimizer (its settings: "
-                         f"{sorted(saved_keys - {'params'})}); this run uses {type(optimizer).__name__}.")
-    try:
-        optimizer.load_state_dict(state["optimizer"])
-    except ValueError as err:  # a checkpoint from before group sizes were recorded, with other trainable layers
-        raise ValueError(f"The checkpoint {path} was written by a run with other settings: its optimizer held "
-                         f"other parameter groups ({err}); were layers frozen or unfrozen since? Resume with the "
-                         "same trainable layers, or delete it to start a new run.") from None
-    scheduler.load_state_dict(state["scheduler"])
-    if scaler.is_enabled() and "scaler" in state:
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["torch_rng"])
-    if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    if "loader_rng" in state and getattr(loader, "generator", None) is not None:
-        loader.generator.set_state(state["loader_rng"])
-    for callback, saved in zip(callbacks, state.get("callbacks", [])):
-        callback.load_state_dict(saved)
-    fit_state.history = History(**state["history"])
-    return state["epoch"]
-
-
 # --- the loops --------------------------------------------------------------------------------
 
 
@@ -486,83 +333,6 @@ def _check_early_stopping(recipe: Recipe, val_loader) -> None:
         raise ValueError("patience stops when the validation accuracy stops improving: set keep_best=True as well.")
 
 
-def _run_settings(train_loader, recipe: Recipe, optimizer) -> dict:
-    """What a checkpoint remembers of the run, so that a resume with other settings is noticed."""
-    name = recipe.optimizer if optimizer is None else type(optimizer).__name__
-    return {"epochs": recipe.epochs, "lr": recipe.lr, "optimizer": name, "weight_decay": recipe.weight_decay,
-            "schedule": recipe.schedule, "warmup": recipe.warmup, "steps_per_epoch": len(train_loader)}
-
-
-def _run_identity(model, checkpoint, loader, optimizer, recipe: Recipe, callables: dict) -> dict:
-    """Everything else that makes a run this run, so that a checkpoint is never resumed, or returned finished,
-    for another one (another seed of a seeds loop, other per-layer learning rates, another unfreezing schedule).
-    Recorded with checkpoints only: fingerprinting the starting weights reads all of them once."""
-    if checkpoint is None:
-        return {}
-    generator = getattr(loader, "generator", None)
-    identity = {"grad_clip": recipe.grad_clip, "seed": recipe.seed,
-                "starting_weights": _starting_weights(model, checkpoint),
-                "loader_seed": None if generator is None else generator.initial_seed(),
-                **_optimizer_identity(optimizer)}
-    return identity | {name: _describe_callable(function) for name, function in callables.items()}
-
-
-def _optimizer_identity(optimizer) -> dict:
-    """Each parameter group's size and starting learning rate, and the optimiser's other hyper-parameters."""
-    identity = {"param_groups": len(optimizer.param_groups)}
-    for i, group in enumerate(optimizer.param_groups):
-        lr = float(group.get("initial_lr", group["lr"]))  # the scheduler has already moved "lr" (warm-up)
-        size = sum(p.numel() for p in group["params"])
-        identity[f"param_group {i}"] = f"{len(group['params'])} tensors, {size} weights, lr={lr!r}"
-        identity |= {f"param_group {i} {key}": repr(value) for key, value in group.items()
-                     if key not in ("params", "lr", "initial_lr")}
-    return identity
-
-
-_STARTED_FROM = weakref.WeakKeyDictionary()  # model -> {checkpoint path: fingerprint of the weights it started from}
-
-
-def _starting_weights(model: nn.Module, checkpoint) -> str:
-    """A fingerprint of the weights the run starts from: another seed or head initialisation gives another one.
-
-    A model that already started this checkpoint's run in this session (stopped with Ctrl-C, or finished and
-    run again) has trained weights by now; it keeps the fingerprint it started with, so it still resumes.
-    """
-    try:
-        started = _STARTED_FROM.setdefault(model, {})
-    except TypeError:  # a model that cannot be weakly referenced: fingerprint it as it is
-        started = {}
-    path = os.path.abspath(checkpoint)
-    if path not in started:
-        started[path] = _weights_fingerprint(model)
-    return started[path]
-
-
-def _weights_fingerprint(model: nn.Module) -> str:
-    digest = hashlib.blake2b(digest_size=8)
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
-
-
-def _describe_callable(function) -> str | None:
-    """A callback or loss passed as an object, with the settings it holds (e.g.
-    ``GradualUnfreezing(blocks_per_epoch=1)``). Plain functions are left out: nothing in them can be
-    compared from one session to the next (their repr is a memory address)."""
-    if function is None or inspect.isroutine(function):
-        return None
-    if isinstance(function, functools.partial):
-        name, values = getattr(function.func, "__qualname__", repr(function.func)), dict(enumerate(function.args))
-        values |= function.keywords
-    else:
-        name, values = type(function).__qualname__, getattr(function, "__dict__", {})
-    simple = (bool, int, float, str, type(None))
-    shown = [f"{key}={value!r}" for key, value in sorted(values.items(), key=lambda item: str(item[0]))
-             if not str(key).startswith("_") and isinstance(value, simple)]
-    return f"{name}({', '.join(shown)})"
-
-
 def _training_parts(model, device, recipe: Recipe, params, optimizer, total_steps: int):
     """The model moved to its device, and the optimiser, scheduler, autocast type and gradient scaler of a fit."""
     model.to(device)
@@ -581,7 +351,7 @@ def _training_parts(model, device, recipe: Recipe, params, optimizer, total_step
 
 def fit(model: nn.Module, train_loader, recipe: Recipe = Recipe(), *, val_loader=None,
         loss_fn: LossFn = cross_entropy_loss, params=None, optimizer: torch.optim.Optimizer | None = None,
-        callbacks: list[Callback] = (), checkpoint: str | Path | None = None, progress: bool | None = None) -> History:
+        callbacks: Sequence[Callback] = (), checkpoint: str | Path | None = None, progress: bool | None = None) -> History:
     """Train ``model`` on ``train_loader`` following ``recipe`` (a :class:`~tlcourse.recipe.Recipe`); return its
     :class:`History`.
 
@@ -598,35 +368,32 @@ def fit(model: nn.Module, train_loader, recipe: Recipe = Recipe(), *, val_loader
     * ``callbacks``: what happens at each event (:mod:`tlcourse.callbacks`), e.g. gradual unfreezing. With
       ``recipe.keep_best`` a :class:`~tlcourse.callbacks.KeepBest` (early stopping) comes first.
     * ``checkpoint``: a file saved after every epoch; if it exists, the run resumes from it. Only the same run
-      resumes (same recipe, parameter groups, starting weights, loader seed and callback settings).
+      resumes (same recipe, parameter groups, starting weights, loader seed and callback settings). The same as
+      ``callbacks=[Checkpoint(path)]`` (:class:`~tlcourse.checkpoint.Checkpoint`).
     """
     _check_fit_arguments(model, train_loader, recipe, optimizer, val_loader)
     if recipe.seed is not None:
         seed_everything(recipe.seed)
     device = get_device(recipe.device)
     callbacks = ([KeepBest(recipe.patience)] if recipe.keep_best else []) + list(callbacks)
+    callbacks += [Checkpoint(checkpoint)] if checkpoint is not None else []
+    callbacks = tuple(sorted(callbacks, key=lambda callback: callback.order))  # stable: ties keep their order
     optimizer, scheduler, dtype, scaler = _training_parts(model, device, recipe, params, optimizer,
                                                           recipe.epochs * len(train_loader))
-    settings = _run_settings(train_loader, recipe, optimizer) | _run_identity(
-        model, checkpoint, train_loader, optimizer, recipe,
-        {"loss_fn": loss_fn} | {f"callback {i}": callback for i, callback in enumerate(callbacks)})
-    state = FitState(model, optimizer, History(), recipe.epochs, len(train_loader))
-    start_epoch = _start_or_resume(checkpoint, state, scheduler, scaler, train_loader, settings, callbacks)
-    state.step = start_epoch * len(train_loader)
+    state = FitState(model, optimizer, History(), recipe.epochs, len(train_loader), recipe=recipe,
+                     train_loader=train_loader, loss_fn=loss_fn, scheduler=scheduler, scaler=scaler,
+                     callbacks=callbacks)
     # the bar shows the run; it is not part of it (a run resumes with the bar on or off)
-    events = tuple(callbacks) + ((ProgressBar(),) if progress_enabled(progress) else ())
+    events = callbacks + ((ProgressBar(),) if progress_enabled(progress) else ())
     step = _EpochSettings(loss_fn, device, dtype, recipe.grad_clip, recipe.frozen_batchnorm == "eval",
                           recipe.channels_last, events, state)
     runner = torch.compile(model) if recipe.compile else model  # same weights; `model` keeps the plain names
-    run_event(events, "before_fit", state)
+    run_event(events, "before_fit", state)  # a Checkpoint first: it may resume from a later epoch
     with contextlib.suppress(StopTraining):  # a callback ended the run early (KeepBest: its patience ran out)
-        for state.epoch in range(start_epoch, recipe.epochs):
+        for state.epoch in range(state.epoch, recipe.epochs):
             run_event(events, "before_epoch", state)
             _run_epoch(runner, train_loader, val_loader, scheduler, scaler, step, recipe)
             run_event(events, "after_epoch", state)
-            if checkpoint is not None:
-                save_atomically(_training_state(state, scheduler, scaler, train_loader, settings, callbacks),
-                                checkpoint)
     run_event(events, "after_fit", state)
     return state.history
 
