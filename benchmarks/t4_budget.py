@@ -5,6 +5,9 @@ the notebooks' full-profile settings (examples x epochs x runs); the throughputs
 Run ``python benchmarks/t4_budget.py`` for the README's table.
 """
 
+import json
+from pathlib import Path
+
 # Examples per second on a T4 with 2 vCPUs (Colab), each with where it comes from.
 THROUGHPUT = {
     # NVIDIA DeepLearningExamples, PyTorch ResNet50 v1.5 README (pytorch-21.03 container), T4, mixed precision:
@@ -29,16 +32,18 @@ THROUGHPUT = {
 # Examples processed per notebook in the full profile, by kind of work (from the notebooks' settings).
 WORK = {
     "00": {"resnet50_inference": 2 * 3200},
-    "01": {  # 1,000 labels, 5 epochs; validation 2,000; test 10,000
+    "01": {  # 1,000 labels, 5 epochs in the sweep; validation 2,000; test 10,000. Upper bounds: each initialisation's
+        # chosen epochs are at most twice the sweep's (early stopping may choose fewer)
         "resnet50_training": 6 * 5 * 1000  # learning-rate sweeps, 3 rates x 2 initialisations
-        + 2 * 15 * 1000  # the longer-schedule check
-        + 8 * 5 * 1000  # 4 more seeds x 2 initialisations
-        + 6 * 15 * 100 + 6 * 5 * 1500,  # the curve: 3 seeds x 2 initialisations at 100 and 1,500 labels
-        "resnet50_inference": 6 * 5 * 2000 + 2 * 2000  # validation after every sweep epoch, the longer check
-        + 10 * 10000 + 12 * 10000 + 10000,  # test: 10 runs at 1,000 labels, 12 on the curve, the confusion matrix
+        + 2 * 10 * 1000  # early stopping at the chosen rates: at most 10 epochs each
+        + 6 * 10 * 1000  # 3 seeds x 2 initialisations at their chosen epochs
+        + 6 * 30 * 100 + 6 * 12 * 300,  # the curve: 3 seeds x 2 initialisations at 100 and 300 labels
+        "resnet50_inference": 6 * 5 * 2000 + 2 * 10 * 2000  # validation after every epoch of the sweep and the stops
+        + 6 * 10000 + 12 * 10000,  # test: 6 runs at 1,000 labels (seed 0's reused for the confusion matrix), 12 on the curve
     },
-    "02": {"bert_training": 6 * 3 * 5000,  # 3 seeds x (pretrained, random init), 3 epochs of 5,000 sentences
-           "bert_inference": 2 * 3 * 2000 + 6 * 872,  # seed 0's runs validate every epoch; six tests
+    "02": {"bert_training": 3 * 3 * 5000  # 3 seeds of the pretrained model, 3 epochs of 5,000 sentences
+           + 2 * 3 * 5000,  # random init: two learning rates, at most 3 epochs each (early stopping may end sooner)
+           "bert_inference": (3 + 2 * 3) * 2000 + 4 * 872,  # seed 0's runs validate every epoch; four tests
            "resnet50_training": 5 * 1000, "resnet50_inference": 10000},
     "03": {  # 1,500 labels x 3 epochs = 4,500 images a run; head-only runs only run the frozen body forward
         "resnet50_training": 13 * 4500,  # table rows but head (6), 2 more seeds of full and gradual (4), 3 gradual
@@ -55,7 +60,8 @@ WORK = {
         "resnet50_training": 5 * 5000,
         "resnet50_inference": 5 * 2000 + 10000 + 48000,
         # 32 students x one pass over the 48,000-image transfer set (or as many steps on the labelled images):
-        # 13 choice runs, 3 arms x 3 seeds, and the plenty-of-labels contrast (4 choice runs, 2 arms x 3 seeds)
+        # 13 choice runs, 3 arms x 3 seeds (five in the quick profile), and the plenty-of-labels contrast (4 choice
+        # runs, 2 arms x 3 seeds)
         "student_32px": 32 * 48000 + 32 * 2000 + 9 * 10000,
         "bert_training": 2 * 8000 + 2 * 2 * 8000 // 2,  # the 12-layer teacher, two 3-layer students
         "bert_inference": 3 * 872,
@@ -70,14 +76,44 @@ FIXED_MINUTES = {"08": 14.0}
 WORK["08"] = {"resnet50_training": 3 * 30 * 400, "resnet50_inference": 3 * 30 * 300}
 
 
-def minutes(notebook: str) -> float:
+# What a fresh Colab VM downloads per notebook (each notebook runs on its own VM unless KEEP_ON_DRIVE = True), in MB:
+# ResNet-50 IMAGENET1K_V2 98, CIFAR-10 (python) 163, MNIST 12, bert-base-uncased (safetensors and tokenizer) 441,
+# SST-2 (GLUE parquet) 7, and the course's wheel with its setup cell. At 20 MB/s, an assumption on the slow side for
+# Colab's network (the CIFAR-10 host is the slowest of these), plus 15 s for the setup cell's pip install.
+DOWNLOAD_MB = {"00": 110, "01": 261, "02": 709, "03": 709, "04": 709, "05": 261, "06": 709, "07": 12, "08": 551}
+DOWNLOAD_MB_PER_SECOND = 20
+SETUP_SECONDS = 15
+
+# CPU work that stays on the CPU with a GPU present (probes, CPU latencies, int8 inference, t-SNE), in minutes on
+# this project's 2-core machine at the full profile's sizes: benchmarks/cpu_work.py, whose latest line in
+# results/cpu2core_full_profile_cpu_work.jsonl is read here. Steps under a few seconds are not counted.
+CPU_RESULTS = Path(__file__).parent / "results" / "cpu2core_full_profile_cpu_work.jsonl"
+
+
+def cpu_minutes() -> dict[str, float]:
+    if not CPU_RESULTS.exists():
+        return {}
+    return json.loads(CPU_RESULTS.read_text().strip().splitlines()[-1])["minutes"]
+
+
+def gpu_minutes(notebook: str) -> float:
     seconds = sum(n / THROUGHPUT[kind] for kind, n in WORK[notebook].items())
     return FIXED_MINUTES.get(notebook, 0.0) + seconds / 60
 
 
+def download_minutes(notebook: str) -> float:
+    return (DOWNLOAD_MB[notebook] / DOWNLOAD_MB_PER_SECOND + SETUP_SECONDS) / 60
+
+
+def minutes(notebook: str) -> float:
+    return gpu_minutes(notebook) + cpu_minutes().get(notebook, 0.0) + download_minutes(notebook)
+
+
 if __name__ == "__main__":
     total = 0.0
+    cpu = cpu_minutes()
     for notebook in WORK:
         total += minutes(notebook)
-        print(f"{notebook}: {minutes(notebook):5.1f} min")
+        print(f"{notebook}: {minutes(notebook):5.1f} min (GPU work {gpu_minutes(notebook):4.1f}, CPU "
+              f"{cpu.get(notebook, 0.0):4.1f}, downloads and setup {download_minutes(notebook):3.1f})")
     print(f"all: {total:5.1f} min")
