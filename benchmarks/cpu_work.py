@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tlcourse import features
+from tlcourse import features, plots
+from tlcourse.methods import compression
 
 RESULTS = Path(__file__).parent / "results" / "cpu2core_full_profile_cpu_work.jsonl"
 
 
-def seconds(step, repeats: int = 1) -> float:
+def seconds(step) -> float:
     started = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    return (time.perf_counter() - started) / repeats
+    step()
+    return time.perf_counter() - started
 
 
 def learnable(n: int, dim: int, classes: int, seed: int = 0):
@@ -64,23 +64,19 @@ def notebook_04() -> float:
     """ResNet-50's five probed layers (64 to 2,048 pooled features) on 8,000 of 10,000 images, five splits, and the
     preparation section's four x five on 800 of 1,000; BERT-base's 13 layers (768) on 16,000 of 20,000 texts, five
     splits, and one probe on all 20,000; t-SNE of 1,000 points."""
-    from sklearn.manifold import TSNE
     dims = [64, 256, 512, 1024, 2048]
     images = 5 * sum(probe_seconds(8000, 2000, d, 10) for d in dims)
     preparations = 4 * 5 * sum(probe_seconds(800, 200, d, 10) for d in dims)
     texts = 13 * 5 * probe_seconds(16000, 4000, 768, 2) + probe_seconds(20000, 872, 768, 2)
     x, _ = learnable(1000, 2048, 10)
-    tsne = seconds(lambda: TSNE(init="pca", random_state=0).fit_transform(x))
+    tsne = seconds(lambda: plots.tsne_2d(x))  # what the notebook calls: PCA to 50 dimensions, then t-SNE
     return images + preparations + texts + tsne
 
 
 def latency_seconds(model, example, passes: int = 21) -> float:
-    """What ``compression.cpu_latency_ms`` spends: a warm-up and 20 timed passes (one pass timed, times 21)."""
-    model.eval()
-    with torch.no_grad():
-        model(**example) if isinstance(example, dict) else model(example)  # warm-up, not counted twice
-        one = seconds(lambda: model(**example) if isinstance(example, dict) else model(example))
-    return passes * one
+    """What ``compression.cpu_latency_ms`` spends in the notebook (a warm-up and 20 timed passes): one pass,
+    timed by that same function, times 21."""
+    return passes * compression.cpu_latency_ms(model, example, repeats=1) / 1000
 
 
 def notebook_06() -> float:
@@ -88,7 +84,6 @@ def notebook_06() -> float:
     its int8 copy and a 6-layer student on 32 sentences of 64 tokens; the int8 BERT scored on 872 sentences."""
     from torchvision.models import resnet50
     from transformers import BertConfig, BertForSequenceClassification
-    from tlcourse.methods import compression
     torch.manual_seed(0)
     resnet = latency_seconds(resnet50(), torch.randn(32, 3, 224, 224))
     bert = BertForSequenceClassification(BertConfig())
@@ -103,9 +98,8 @@ def notebook_06() -> float:
 
 def notebook_07() -> float:
     """The proxy A-distance's probes (9 models x 3 halvings of 2,000 features) and two t-SNE maps of 1,000 points."""
-    from sklearn.manifold import TSNE
     x, _ = learnable(1000, 768, 10)
-    tsne = seconds(lambda: TSNE(init="pca", random_state=0).fit_transform(x))
+    tsne = seconds(lambda: plots.tsne_2d(x))  # what the notebook calls
     return 9 * 3 * probe_seconds(1000, 1000, 768, 2) + 2 * tsne
 
 
