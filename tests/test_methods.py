@@ -509,19 +509,37 @@ def test_counting_multiply_adds_runs_the_model_in_inference_mode():
     assert seen == [True]
 
 
-def test_source_agreement_is_one_for_an_untouched_body_and_accepts_the_source_labels_once():
+def test_linear_cka_is_one_for_a_rotated_and_scaled_copy_and_small_for_unrelated_features():
+    torch.manual_seed(0)
+    x = torch.randn(200, 16)
+    rotation, _ = torch.linalg.qr(torch.randn(16, 16))
+    assert features.linear_cka(x, 3.0 * x @ rotation + 5.0) == pytest.approx(1.0, abs=1e-5)  # what CKA ignores
+    assert features.linear_cka(x, torch.randn(200, 16)) < 0.2  # independent features: near zero
+    assert features.linear_cka(x, x[:, :8]) < 1.0  # half the features dropped: no longer the same representation
+    with pytest.raises(ValueError, match="same examples"):
+        features.linear_cka(x, x[:100])
+
+
+def test_source_similarity_is_one_for_an_untouched_body_and_falls_as_the_weights_move():
+    """The forgetting measure must move when the weights move (issue 31): the old top-1 agreement read 0 for every
+    fine-tuned run, however little it had moved."""
     torch.manual_seed(0)
     pretrained = models.image_classifier(1000)
     untouched = models.image_classifier(10)  # the pretrained body with a new 10-class head
-    images = torch.randn(6, 3, 64, 64)
-    assert regularization.source_agreement(untouched, pretrained, images) == 1.0
-    with torch.no_grad():
-        for p in untouched.parameters():
-            p.add_(0.5 * torch.randn_like(p))
-    labels = regularization.source_predictions(pretrained, images)  # computed once, reused for every run
-    computed_each_time = regularization.source_agreement(untouched, pretrained, images)
-    assert regularization.source_agreement(untouched, pretrained, images, source_labels=labels) == computed_each_time
-    assert computed_each_time < 1.0
+    images = torch.randn(12, 3, 64, 64)
+    reference = regularization.source_features(pretrained, images)  # computed once, reused for every run
+    assert regularization.source_similarity(untouched, pretrained, images, reference) == pytest.approx(1.0, abs=1e-5)
+    for norm in freezing.batchnorm_layers(untouched):  # running statistics re-estimated on the target: not weights
+        norm.running_mean.add_(1.0)
+    assert regularization.source_similarity(untouched, pretrained, images, reference) == pytest.approx(1.0, abs=1e-5)
+    similarity = []
+    for size in [0.02, 0.2]:
+        moved = models.image_classifier(10)
+        with torch.no_grad():
+            for p in moved.parameters():
+                p.add_(size * p.abs().mean() * torch.randn_like(p))
+        similarity.append(regularization.source_similarity(moved, pretrained, images, reference))
+    assert 1.0 > similarity[0] > similarity[1]
 
 
 def test_compression_report_scores_float_models_on_the_training_device_and_int8_on_a_cpu_subset(monkeypatch):

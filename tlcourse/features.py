@@ -206,6 +206,22 @@ def probe_accuracy(train_x, train_y, test_x, test_y, max_iter: int = 2000) -> fl
     return float(probe.score(np.asarray(test_x), np.asarray(test_y)))
 
 
+def linear_cka(x, y) -> float:
+    """How alike two representations of the same examples are: linear centred kernel alignment (Kornblith et
+    al. 2019), from 0 (unrelated) to 1 (the same up to a rotation, a uniform scale and a shift).
+
+    It compares which examples each representation places near which, so two networks whose features differ by
+    a rotation still count as equal, while a change in what the features tell apart lowers it. ``x`` and ``y``:
+    ``[examples, features]``, one row per example, in the same order (their widths may differ).
+    """
+    x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"linear_cka needs features of the same examples: {x.shape[0]} rows against {y.shape[0]}.")
+    x, y = x - x.mean(dim=0), y - y.mean(dim=0)
+    cross = (y.T @ x).norm() ** 2
+    return float(cross / ((x.T @ x).norm() * (y.T @ y).norm()))
+
+
 def split_features(feats: dict[str, torch.Tensor], val_fraction: float = 0.2, seed: int = 0):
     """Split cached features (every layer and ``labels``, row by row) into a fitting and a validation part.
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..features import last_module, without_head
+from ..features import last_module, linear_cka, without_head
 from ..freezing import batchnorm_layers, blocks, new_head_name
 from ..hooks import forward_hooks
 from ..training import model_logits
@@ -148,42 +148,41 @@ def relative_distance(finetuned: nn.Module, pretrained: nn.Module) -> float:
     return (moved / size) ** 0.5
 
 
-def _restore_batchnorm_statistics(model: nn.Module, source: nn.Module) -> None:
-    """Copy BatchNorm running means and variances from ``source`` (same architecture) into ``model``."""
-    source_buffers = dict(source.named_buffers())
-    for name, buffer in model.named_buffers():
-        if ("running_mean" in name or "running_var" in name) and name in source_buffers:
-            buffer.copy_(source_buffers[name])
+def _body_with_batch_statistics(model: nn.Module) -> nn.Module:
+    """A copy of the model's body, in eval mode except its BatchNorm layers, which normalise with the statistics of
+    the batch they are given (their stored running statistics stay untouched: momentum 0)."""
+    body = without_head(model).eval()
+    for norm in batchnorm_layers(body):
+        norm.train()
+        norm.momentum = 0.0
+    return body
 
 
-@torch.inference_mode()
-def source_predictions(pretrained: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The untouched source model's class for each image: what :func:`source_agreement` compares with.
+@torch.no_grad()
+def source_features(pretrained: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The untouched source model's pooled features of ``images`` (one batch, normalised with its own statistics):
+    what :func:`source_similarity` compares with. Compute them once and pass them to every call of a sweep."""
+    return _body_with_batch_statistics(pretrained)(images.to(next(pretrained.parameters()).device)).cpu()
 
-    Compute it once and pass it to every ``source_agreement`` call of a sweep (it never changes).
+
+@torch.no_grad()
+def source_similarity(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor,
+                      reference: torch.Tensor | None = None) -> float:
+    """How much of the source model's representation survives fine-tuning (a proxy for forgetting).
+
+    The fine-tuned body and the untouched one describe the same natural ``images`` (photos like the source
+    task's, not the target's); :func:`~tlcourse.features.linear_cka` says how alike the two descriptions are.
+    1.0: the body still tells these images apart as the source model did; lower: it has changed on the kind of
+    data the source task was about. Unlike "does it still predict the same ImageNet class", it moves smoothly
+    with the weights, so it can rank runs that all changed a little.
+
+    Both bodies normalise the images with the statistics of this batch of images. BatchNorm's stored running
+    statistics are re-estimated on the target data during fine-tuning; they are not weights, no weight penalty
+    protects them, and the source's ImageNet statistics no longer match the inputs that fine-tuned weights pass
+    on. Normalising both sides alike measures what the *weights* kept. ``images``: one batch (a few hundred crops;
+    the statistics are those of the whole batch). ``reference``: :func:`source_features` of ``images``.
     """
-    return pretrained.cpu().eval()(images).argmax(dim=1)
-
-
-@torch.inference_mode()
-def source_agreement(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor,
-                     source_batchnorm: bool = True, source_labels: torch.Tensor | None = None) -> float:
-    """How much of the source task survives fine-tuning (a proxy for forgetting).
-
-    The fine-tuned *body* gets the pretrained model's original head back (ImageNet's 1,000 classes);
-    we return the share of ``images`` on which it predicts the same class as the untouched
-    pretrained model. 1.0: nothing forgotten; near 0: the source task is gone.
-
-    BatchNorm running statistics are re-estimated on the target data during fine-tuning; they are
-    not weights, so no weight penalty protects them. With ``source_batchnorm`` (default) the body is
-    evaluated with the source statistics put back, which measures what the *weights* kept.
-    ``source_labels``: the pretrained model's classes for ``images``, if already computed.
-    """
-    original_head = getattr(pretrained, new_head_name(pretrained))  # ImageNet's 1,000-class layer
-    body = without_head(finetuned).cpu().eval()
-    if source_batchnorm:
-        _restore_batchnorm_statistics(body, pretrained)  # same names: only the head differs, and it has no buffers
-    if source_labels is None:
-        source_labels = source_predictions(pretrained, images)
-    predictions = original_head.cpu()(body(images)).argmax(dim=1)
-    return (predictions == source_labels).float().mean().item()
+    if reference is None:
+        reference = source_features(pretrained, images)
+    body = _body_with_batch_statistics(finetuned)
+    return linear_cka(body(images.to(next(body.parameters()).device)).cpu(), reference)
