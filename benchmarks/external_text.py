@@ -62,6 +62,7 @@ def run_once(frame: pd.DataFrame, seed: int, budget: float, epochs: int, held_ou
         winner = choice.winner
         choose_seconds = time.perf_counter() - started
         tfidf = strategy.simple_baseline(task, seed=seed)
+        advice = strategy.recommend(choice, tfidf)  # notebook 08: the procedure's last step, on validation
         majority_name, _ = strategy.majority_class(task)
         # notebook 08, the test cell: each model scores each test text once
         text_right = {"chosen": right(training.predict(winner.model, strategy.test_loader(task, winner.tokenizer))[0],
@@ -90,6 +91,7 @@ def run_once(frame: pd.DataFrame, seed: int, budget: float, epochs: int, held_ou
             "best_epoch": {c.name: c.best_epoch for c in choice.tried if c.best_epoch is not None},
             "skipped": choice.skipped, "untried_lrs": {c.name: c.untried for c in choice.tried if c.untried},
             "val_tfidf": round(tfidf.val_accuracy, 4), "tfidf_setting": tfidf.setting,
+            "recommended": advice.use, "transfer_pays": advice.transfer_pays,
             "majority_class": majority_name,
             **{f"test_{name}": value for name, value in accuracy.items()},
             "mcnemar_vs_tfidf": str(uncertainty.mcnemar(text_right["chosen"], text_right["tfidf"])),

@@ -284,3 +284,20 @@ def test_pixel_baseline_over_seeds_converts_each_split_once_and_matches_one_base
     monkeypatch.setattr(strategy, "simple_inputs", lambda t, split: converted.append(split) or real_inputs(t, split))
     assert strategy.simple_baseline_over_seeds(task, 20, [0, 1, 2]) == one_by_one
     assert converted.count("val") == 1 and converted.count("test") == 1 and converted.count("train") == 3
+
+
+def test_the_simple_baseline_is_recommended_when_it_scores_at_least_as_well_on_validation():
+    """The external-text benchmark (issue 31): TF-IDF beat every transfer candidate on validation, yet the procedure
+    offered the transfer winner; the last step must say when transfer does not pay."""
+    baseline = strategy.SimpleBaseline("TF-IDF + logistic regression", "C=10", 0.75, pipeline=None)
+
+    def choice(winner_accuracy, n_val=200):
+        tried = [candidate("probe", winner_accuracy)]
+        return strategy.Choice(tried, [], tried[0], n_val=n_val)
+
+    below = strategy.recommend(choice(0.69), baseline)
+    assert not below.transfer_pays and below.use == baseline.name and "-0.060 (-12 of 200 examples)" in below.reason
+    tied = strategy.recommend(choice(0.755), baseline)  # one of 200 examples ahead: a tie, the cheaper model wins
+    assert not tied.transfer_pays and tied.use == baseline.name
+    above = strategy.recommend(choice(0.80), baseline)
+    assert above.transfer_pays and above.use == "probe" and "+0.050 (+10 of 200 examples)" in above.reason

@@ -510,6 +510,35 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0, val_inputs=None) -
                           val_by_c={c: float(score) for (c, _), score in zip(fitted, scores)})
 
 
+@dataclass
+class Recommendation:
+    """The procedure's last step: what to use, transfer or the simple baseline, and why (from validation)."""
+
+    use: str  # the name of the model to use
+    transfer_pays: bool  # the transfer candidate beat the simple baseline on validation by more than a tie
+    reason: str  # one sentence with the numbers
+
+
+def recommend(choice: Choice, baseline: SimpleBaseline, tie: float | None = None) -> Recommendation:
+    """Does transfer pay on this data? The chosen transfer candidate against the simple baseline, on the same
+    validation split, before the test split is touched.
+
+    The candidates of :func:`choose_strategy` are all transfer strategies, so its winner is the best of them even
+    when a logistic regression on pixels or on TF-IDF words beats every one: that is evidence, already on
+    validation, that transfer does not pay here. The baseline wins a tie (by default one validation example):
+    it is cheaper to train, to run and to explain."""
+    tie = default_tie(choice.n_val) if tie is None else tie
+    winner, gap = choice.winner, choice.winner.val_accuracy - baseline.val_accuracy
+    in_examples = f" ({round(gap * choice.n_val):+d} of {choice.n_val} examples)" if choice.n_val else ""
+    if gap > tie + 1e-9:  # 1e-9: float rounding of k / n
+        return Recommendation(winner.name, True, f"use {winner.name}: on validation it scored {gap:+.3f}{in_examples} "
+                              f"against {baseline.name} ({baseline.setting}); transfer pays on this data")
+    return Recommendation(baseline.name, False,
+                          f"use {baseline.name} ({baseline.setting}): the best transfer candidate, {winner.name}, "
+                          f"scored {gap:+.3f}{in_examples} against it on validation, not more than the tie margin "
+                          f"({tie:.3f}); transfer does not pay on this data, and the simple model is cheaper")
+
+
 def simple_baseline_over_seeds(task, n_labels: int, seeds, strengths=STRENGTHS) -> list[float]:
     """Test accuracy of :func:`simple_baseline` fitted, for each seed, on the ``n_labels`` training examples a
     network gets with that seed (:func:`~tlcourse.data.labelled_subset`). The validation and test splits are
