@@ -91,7 +91,7 @@ def run_once(frame: pd.DataFrame, seed: int, budget: float, epochs: int, held_ou
             "best_epoch": {c.name: c.best_epoch for c in choice.tried if c.best_epoch is not None},
             "skipped": choice.skipped, "untried_lrs": {c.name: c.untried for c in choice.tried if c.untried},
             "val_tfidf": round(tfidf.val_accuracy, 4), "tfidf_setting": tfidf.setting,
-            "recommended": advice.use, "transfer_pays": advice.transfer_pays,
+            "recommended": advice.use, "beats_baseline": advice.beats_baseline,
             "majority_class": majority_name,
             **{f"test_{name}": value for name, value in accuracy.items()},
             "mcnemar_vs_tfidf": str(uncertainty.mcnemar(text_right["chosen"], text_right["tfidf"])),

@@ -616,3 +616,15 @@ def test_dann_trains_through_fit_and_stops_at_a_nan_instead_of_training_on():
     tgt = data.make_loader(TensorDataset(torch.randn(32, 3, 28, 28), torch.zeros(32, dtype=torch.long)), 16)
     with pytest.raises(FloatingPointError, match="not finite"):
         dann.train_dann(dann.DANN(10, channels=(4, 6)), src, tgt, _ganin(1), progress=False)
+
+
+def test_each_representation_gets_its_own_probe_strength_chosen_on_validation():
+    """Issue 31: 00 compared representations with one fixed C; a noisy wide representation wants a smaller C."""
+    torch.manual_seed(0)
+    labels = torch.arange(200) % 2
+    signal = labels[:, None].float() + 0.3 * torch.randn(200, 1)
+    noisy = torch.cat([signal, 3.0 * torch.randn(200, 400)], dim=1)  # one useful feature among 400 noisy ones
+    c, scores = features.choose_probe_strength(noisy[:100], labels[:100], noisy[100:], labels[100:],
+                                               strengths=(0.001, 1.0))
+    assert set(scores) == {0.001, 1.0} and scores[c] == max(scores.values())
+    assert c == 0.001 and scores[0.001] > scores[1.0]  # strong regularisation wins on the noisy features

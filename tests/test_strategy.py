@@ -296,8 +296,8 @@ def test_the_simple_baseline_is_recommended_when_it_scores_at_least_as_well_on_v
         return strategy.Choice(tried, [], tried[0], n_val=n_val)
 
     below = strategy.recommend(choice(0.69), baseline)
-    assert not below.transfer_pays and below.use == baseline.name and "-0.060 (-12 of 200 examples)" in below.reason
+    assert not below.beats_baseline and below.use == baseline.name and "-0.060 (-12 of 200 examples)" in below.reason
     tied = strategy.recommend(choice(0.755), baseline)  # one of 200 examples ahead: a tie, the cheaper model wins
-    assert not tied.transfer_pays and tied.use == baseline.name
+    assert not tied.beats_baseline and tied.use == baseline.name
     above = strategy.recommend(choice(0.80), baseline)
-    assert above.transfer_pays and above.use == "probe" and "+0.050 (+10 of 200 examples)" in above.reason
+    assert above.beats_baseline and above.use == "probe" and "+0.050 (+10 of 200 examples)" in above.reason

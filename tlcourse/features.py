@@ -200,10 +200,19 @@ def make_probe(c: float = 1.0, max_iter: int = 2000):
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
 
 
-def probe_accuracy(train_x, train_y, test_x, test_y, max_iter: int = 2000) -> float:
-    """Test accuracy of a linear probe fitted on ``(train_x, train_y)`` (tensors or arrays)."""
-    probe = make_probe(max_iter=max_iter).fit(np.asarray(train_x), np.asarray(train_y))
+def probe_accuracy(train_x, train_y, test_x, test_y, max_iter: int = 2000, c: float = 1.0) -> float:
+    """Accuracy on ``(test_x, test_y)`` of a linear probe with strength ``c`` fitted on ``(train_x, train_y)``
+    (tensors or arrays). Scored on a validation split, it is what :func:`choose_probe_strength` compares."""
+    probe = make_probe(c, max_iter=max_iter).fit(np.asarray(train_x), np.asarray(train_y))
     return float(probe.score(np.asarray(test_x), np.asarray(test_y)))
+
+
+def choose_probe_strength(train_x, train_y, val_x, val_y, strengths=(0.01, 0.1, 1.0)) -> tuple[float, dict]:
+    """The regularisation strength ``C`` of a linear probe on one representation, chosen on a validation split,
+    and the validation accuracy at each ``C`` tried. Representations differ in how many features they have and
+    how noisy those are, so a fair comparison of representations gives each its own ``C``."""
+    scores = {c: probe_accuracy(train_x, train_y, val_x, val_y, c=c) for c in strengths}
+    return max(scores, key=scores.get), scores
 
 
 def linear_cka(x, y) -> float:

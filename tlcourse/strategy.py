@@ -512,31 +512,32 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0, val_inputs=None) -
 
 @dataclass
 class Recommendation:
-    """The procedure's last step: what to use, transfer or the simple baseline, and why (from validation)."""
+    """The procedure's last step: what to use, the transfer candidate or the simple baseline, and why."""
 
     use: str  # the name of the model to use
-    transfer_pays: bool  # the transfer candidate beat the simple baseline on validation by more than a tie
+    beats_baseline: bool  # the transfer candidate beat the simple baseline on validation by more than a tie
     reason: str  # one sentence with the numbers
 
 
 def recommend(choice: Choice, baseline: SimpleBaseline, tie: float | None = None) -> Recommendation:
-    """Does transfer pay on this data? The chosen transfer candidate against the simple baseline, on the same
-    validation split, before the test split is touched.
+    """Does the chosen transfer candidate beat the simple baseline? Both on the same validation split, before the
+    test split is touched.
 
     The candidates of :func:`choose_strategy` are all transfer strategies, so its winner is the best of them even
     when a logistic regression on pixels or on TF-IDF words beats every one: that is evidence, already on
-    validation, that transfer does not pay here. The baseline wins a tie (by default one validation example):
-    it is cheaper to train, to run and to explain."""
+    validation, that transfer does not pay here. The baseline wins a tie (by default one validation example, at
+    least 0.01, as among the candidates): it is cheaper to train, to run and to explain. One run on one split, like
+    the choice itself."""
     tie = default_tie(choice.n_val) if tie is None else tie
     winner, gap = choice.winner, choice.winner.val_accuracy - baseline.val_accuracy
     in_examples = f" ({round(gap * choice.n_val):+d} of {choice.n_val} examples)" if choice.n_val else ""
     if gap > tie + 1e-9:  # 1e-9: float rounding of k / n
         return Recommendation(winner.name, True, f"use {winner.name}: on validation it scored {gap:+.3f}{in_examples} "
-                              f"against {baseline.name} ({baseline.setting}); transfer pays on this data")
+                              f"against the simple baseline, {baseline.name} ({baseline.setting}); one run")
     return Recommendation(baseline.name, False,
-                          f"use {baseline.name} ({baseline.setting}): the best transfer candidate, {winner.name}, "
-                          f"scored {gap:+.3f}{in_examples} against it on validation, not more than the tie margin "
-                          f"({tie:.3f}); transfer does not pay on this data, and the simple model is cheaper")
+                          f"use the simple baseline, {baseline.name} ({baseline.setting}): the best transfer "
+                          f"candidate, {winner.name}, scored {gap:+.3f}{in_examples} against it on validation, not "
+                          f"more than the tie margin ({tie:.3f}); one run, and the simple model is cheaper")
 
 
 def simple_baseline_over_seeds(task, n_labels: int, seeds, strengths=STRENGTHS) -> list[float]:
