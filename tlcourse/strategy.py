@@ -531,7 +531,7 @@ def recommend(choice: Choice, baseline: SimpleBaseline, tie: float | None = None
     tie = default_tie(choice.n_val) if tie is None else tie
     winner, gap = choice.winner, choice.winner.val_accuracy - baseline.val_accuracy
     in_examples = f" ({round(gap * choice.n_val):+d} of {choice.n_val} examples)" if choice.n_val else ""
-    if gap > tie + 1e-9:  # 1e-9: float rounding of k / n
+    if pick_winner([baseline, winner], tie) is winner:  # the baseline first: the candidates' tie rule favours it
         return Recommendation(winner.name, True, f"use {winner.name}: on validation it scored {gap:+.3f}{in_examples} "
                               f"against the simple baseline, {baseline.name} ({baseline.setting}); one run")
     return Recommendation(baseline.name, False,
