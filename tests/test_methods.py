@@ -628,3 +628,19 @@ def test_each_representation_gets_its_own_probe_strength_chosen_on_validation():
                                                strengths=(0.001, 1.0))
     assert set(scores) == {0.001, 1.0} and scores[c] == max(scores.values())
     assert c == 0.001 and scores[0.001] > scores[1.0]  # strong regularisation wins on the noisy features
+
+
+def test_choose_on_validation_returns_the_fitted_best_and_every_score():
+    """One implementation of "fit each setting on train, keep the best on validation" (three loops did this)."""
+    from sklearn.linear_model import LogisticRegression
+
+    torch.manual_seed(0)
+    labels = torch.arange(200) % 2
+    noisy = torch.cat([labels[:, None].float() + 0.3 * torch.randn(200, 1), 3.0 * torch.randn(200, 400)], dim=1)
+    train, val = (noisy[:100].numpy(), labels[:100].numpy()), (noisy[100:].numpy(), labels[100:].numpy())
+    best, fitted, scores = features.choose_on_validation(lambda c: LogisticRegression(C=c, max_iter=2000),
+                                                         [0.001, 1.0], train, val)
+    assert list(scores) == [0.001, 1.0] and best == 0.001 and scores[0.001] > scores[1.0]
+    assert fitted.C == 0.001 and fitted.score(*val) == scores[0.001]  # fitted, not a fresh estimator
+    tied = features.choose_on_validation(lambda c: LogisticRegression(C=1.0), [5, 3], train, val)
+    assert tied[0] == 5  # equal scores: the first setting tried

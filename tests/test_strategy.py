@@ -301,3 +301,22 @@ def test_the_simple_baseline_is_recommended_when_it_scores_at_least_as_well_on_v
     assert not tied.beats_baseline and tied.use == baseline.name
     above = strategy.recommend(choice(0.80), baseline)
     assert above.beats_baseline and above.use == "probe" and "+0.050 (+10 of 200 examples)" in above.reason
+
+
+def test_tied_with_best_lists_every_setting_validation_cannot_tell_from_the_best():
+    """One rule for ties, shared by 05's learning rate and strengths and by pick_winner (it was written out three
+    times in 05)."""
+    scores = {0.01: 0.854, 0.03: 0.852, 0.1: 0.354}
+    assert strategy.tied_with_best(scores, 0.044) == [0.01, 0.03]
+    assert strategy.tied_with_best(scores, 0.0) == [0.01]
+    assert strategy.tied_with_best({"a": 0.5, "b": 0.9, "c": 0.86}, 0.05) == ["b", "c"]  # in the dict's order
+    assert strategy.tied_with_best({1: 0.7, 2: 0.7 - 0.05}, 0.05) == [1, 2]  # float rounding at the margin
+
+
+def test_grid_position_says_where_a_choice_lies_in_its_grid():
+    assert strategy.grid_position([0.01, 0.03, 0.1], 0.03) == "inside"
+    assert strategy.grid_position([0.1, 0.01, 0.03], 0.1) == "largest"
+    assert strategy.grid_position([0.01, 0.03, 0.1], 0.01) == "smallest"
+    assert strategy.grid_note([0.01, 0.03, 0.1], 0.03) == "inside its grid"
+    assert strategy.grid_note([0.01, 0.03, 0.1], 0.1) == "the largest of its grid: a larger value was not tried"
+    assert strategy.grid_note([0.01, 0.03, 0.1], 0.01) == "the smallest of its grid: a smaller value was not tried"

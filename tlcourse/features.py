@@ -207,12 +207,23 @@ def probe_accuracy(train_x, train_y, test_x, test_y, max_iter: int = 2000, c: fl
     return float(probe.score(np.asarray(test_x), np.asarray(test_y)))
 
 
+def choose_on_validation(make_model, settings, train, val):
+    """Fit ``make_model(setting)`` on ``train`` for each setting and score it on ``val`` (both ``(x, y)``, as
+    scikit-learn takes them). Returns the best setting (the first one tried, on a tie), its fitted model, and the
+    validation accuracy of every setting: the test split plays no part in the choice."""
+    fitted = {setting: make_model(setting).fit(*train) for setting in settings}
+    scores = {setting: float(model.score(*val)) for setting, model in fitted.items()}
+    best = max(scores, key=scores.get)
+    return best, fitted[best], scores
+
+
 def choose_probe_strength(train_x, train_y, val_x, val_y, strengths=(0.01, 0.1, 1.0)) -> tuple[float, dict]:
     """The regularisation strength ``C`` of a linear probe on one representation, chosen on a validation split,
     and the validation accuracy at each ``C`` tried. Representations differ in how many features they have and
     how noisy those are, so a fair comparison of representations gives each its own ``C``."""
-    scores = {c: probe_accuracy(train_x, train_y, val_x, val_y, c=c) for c in strengths}
-    return max(scores, key=scores.get), scores
+    train, val = (np.asarray(train_x), np.asarray(train_y)), (np.asarray(val_x), np.asarray(val_y))
+    best, _, scores = choose_on_validation(make_probe, strengths, train, val)
+    return best, scores
 
 
 def linear_cka(x, y) -> float:

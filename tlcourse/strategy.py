@@ -176,12 +176,11 @@ def try_probe(task, seed: int = 0, cache_folder=None, strengths=STRENGTHS) -> Ca
     train_loader, val_loader = loaders(task, tokenizer, batch_size=128, seed=seed)
     x_train, y_train = _cached_head_inputs("probe_train", model, train_loader, _data_key(task, "train"), cache_folder)
     x_val, y_val = _cached_head_inputs("probe_val", model, val_loader, _data_key(task, "val"), cache_folder)
-    probes = [features.make_probe(c, max_iter=3000).fit(x_train, y_train) for c in strengths]
-    scores = [probe.score(x_val, y_val) for probe in probes]
-    best = int(np.argmax(scores))  # the regularisation strength C is chosen on validation
-    fold_probe_into_head(model, probes[best])
-    return Candidate("probe", float(scores[best]), time.perf_counter() - started, model, tokenizer=tokenizer,
-                     setting=f"C={strengths[best]:g}", val_by_c=dict(zip(strengths, map(float, scores))))
+    c, probe, val_by_c = features.choose_on_validation(lambda c: features.make_probe(c, max_iter=3000), strengths,
+                                                       (x_train, y_train), (x_val, y_val))  # C chosen on validation
+    fold_probe_into_head(model, probe)
+    return Candidate("probe", val_by_c[c], time.perf_counter() - started, model, tokenizer=tokenizer,
+                     setting=f"C={c:g}", val_by_c=val_by_c)
 
 
 def _data_key(task, split: str):
@@ -336,10 +335,19 @@ def default_tie(n_val: int | None) -> float:
     return max(0.01, 1 / n_val) if n_val else 0.01
 
 
+def tied_with_best(scores: dict, tie: float) -> list:
+    """The settings of ``scores`` (setting -> validation accuracy) within ``tie`` of the best one, in their order.
+
+    Validation cannot tell these apart, so a stated rule for ties picks among them: the cheapest
+    (:func:`pick_winner`), or the strongest penalty (lesson 05). ``tie`` is what one split can resolve, e.g.
+    :func:`default_tie` or :func:`tlcourse.uncertainty.split_noise`."""
+    best = max(scores.values())
+    return [setting for setting, score in scores.items() if score >= best - tie - 1e-9]  # 1e-9: rounding of k / n
+
+
 def pick_winner(tried: list[Candidate], tie: float = 0.01) -> Candidate:
     """The best on validation; among those within ``tie`` of it, the first (cheapest) one tried."""
-    best = max(c.val_accuracy for c in tried)
-    return next(c for c in tried if c.val_accuracy >= best - tie - 1e-9)  # 1e-9: float rounding of k / n
+    return tried[tied_with_best({i: c.val_accuracy for i, c in enumerate(tried)}, tie)[0]]
 
 
 def validation_size(task) -> int | None:
@@ -397,15 +405,29 @@ def edge_note(candidate) -> str:
 
 
 def _grid_edge(name: str, what: str, scores: dict) -> str:
-    values = sorted(scores)
-    if len(values) < 2:
+    best = max(scores, key=scores.get) if scores else None
+    side = grid_position(scores, best) if scores else "inside"
+    if side == "inside":
         return ""
-    best = max(values, key=scores.get)
-    if best not in (values[0], values[-1]):
-        return ""
-    side = "largest" if best == values[-1] else "smallest"
     return (f"{name} was best at the {side} {what} of its grid ({best:g}): a "
             f"{'larger' if side == 'largest' else 'smaller'} one might do better")
+
+
+def grid_position(grid, value) -> str:
+    """Where a chosen ``value`` lies in the ``grid`` it was chosen from: ``"inside"``, ``"smallest"`` or
+    ``"largest"``. At an end the grid does not bracket the choice: the best value may lie beyond it."""
+    values = sorted(grid)
+    if len(values) < 2 or values[0] < value < values[-1]:
+        return "inside"
+    return "largest" if value == values[-1] else "smallest"
+
+
+def grid_note(grid, value) -> str:
+    """:func:`grid_position` in words, for a printout."""
+    side = grid_position(grid, value)
+    if side == "inside":
+        return "inside its grid"
+    return f"the {side} of its grid: a {'larger' if side == 'largest' else 'smaller'} value was not tried"
 
 
 def from_scratch(task, epochs: int = 5, learning_rates=None, seed: int = 0, verbose: bool = True,
@@ -500,14 +522,11 @@ def simple_baseline(task, strengths=STRENGTHS, seed: int = 0, val_inputs=None) -
                                  LogisticRegression(C=c, max_iter=3000, random_state=seed))
         return features.make_probe(c, max_iter=3000)  # pixels: the same standardised probe as on features
 
-    (x_train, y_train), (x_val, y_val) = simple_inputs(task, "train"), val_inputs or simple_inputs(task, "val")
-    fitted = [(c, pipeline(c).fit(x_train, y_train)) for c in strengths]
-    scores = [fitted_pipeline.score(x_val, y_val) for _, fitted_pipeline in fitted]
-    best = int(np.argmax(scores))
+    train, val = simple_inputs(task, "train"), val_inputs or simple_inputs(task, "val")
+    c, fitted, val_by_c = features.choose_on_validation(pipeline, strengths, train, val)
     name = "TF-IDF + logistic regression" if is_text(task) else "logistic regression on pixels"
-    setting = f"C={fitted[best][0]:g}" if is_text(task) else f"{PIXEL_SIZE}x{PIXEL_SIZE} px, C={fitted[best][0]:g}"
-    return SimpleBaseline(name, setting, float(scores[best]), fitted[best][1],
-                          val_by_c={c: float(score) for (c, _), score in zip(fitted, scores)})
+    setting = f"C={c:g}" if is_text(task) else f"{PIXEL_SIZE}x{PIXEL_SIZE} px, C={c:g}"
+    return SimpleBaseline(name, setting, val_by_c[c], fitted, val_by_c=val_by_c)
 
 
 @dataclass
