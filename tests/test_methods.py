@@ -644,3 +644,30 @@ def test_choose_on_validation_returns_the_fitted_best_and_every_score():
     assert fitted.C == 0.001 and fitted.score(*val) == scores[0.001]  # fitted, not a fresh estimator
     tied = features.choose_on_validation(lambda c: LogisticRegression(C=1.0), [5, 3], train, val)
     assert tied[0] == 5  # equal scores: the first setting tried
+
+
+def test_source_distance_is_the_feature_penalty_measured_after_training_zero_when_untouched():
+    """05 never measured what the feature-distance penalty penalises (cold read, issue 31): the distance must be 0
+    for an untouched body, ignore BatchNorm's running statistics like the training penalty does, and grow as the
+    weights move."""
+    torch.manual_seed(0)
+    pretrained = models.image_classifier(1000)
+    untouched = models.image_classifier(10)
+    images = torch.randn(12, 3, 64, 64)
+    reference = regularization.source_features(pretrained, images)
+    assert regularization.source_distance(untouched, pretrained, images, reference) == pytest.approx(0.0, abs=1e-6)
+    for norm in freezing.batchnorm_layers(untouched):
+        norm.running_mean.add_(1.0)
+    assert regularization.source_distance(untouched, pretrained, images) == pytest.approx(0.0, abs=1e-6)
+    distances = []
+    for size in [0.02, 0.2]:
+        moved = models.image_classifier(10)
+        with torch.no_grad():
+            for p in moved.parameters():
+                p.add_(size * p.abs().mean() * torch.randn_like(p))
+        distances.append(regularization.source_distance(moved, pretrained, images, reference))
+    assert 0.0 < distances[0] < distances[1]
+    # the same quantity the training loss penalises, on the same batch with batch statistics on both sides
+    loss = regularization.FeatureDistanceLoss(models.image_classifier(10), alpha=1.0)
+    moved.train()
+    assert loss.distance(moved, images).item() == pytest.approx(distances[1], rel=1e-4)

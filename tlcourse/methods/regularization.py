@@ -166,6 +166,20 @@ def source_features(pretrained: nn.Module, images: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
+def source_distance(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor,
+                    reference: torch.Tensor | None = None) -> float:
+    """What :class:`FeatureDistanceLoss` penalises, measured after training: the mean squared distance between the
+    fine-tuned body's and the source body's pooled features of ``images`` (one batch, e.g. target validation
+    images), each normalising the batch with its own statistics, as both do in training. 0 for an untouched body.
+    It tells whether the penalty held down what it penalises; :func:`source_similarity` asks a different question
+    (how the body sees photos like the source task's). ``reference``: :func:`source_features` of ``images``."""
+    if reference is None:
+        reference = source_features(pretrained, images)
+    body = _body_with_batch_statistics(finetuned)
+    return float(feature_distance(body(images.to(next(body.parameters()).device)).cpu(), reference))
+
+
+@torch.no_grad()
 def source_similarity(finetuned: nn.Module, pretrained: nn.Module, images: torch.Tensor,
                       reference: torch.Tensor | None = None) -> float:
     """How much of the source model's representation survives fine-tuning (a proxy for forgetting).
