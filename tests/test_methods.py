@@ -532,14 +532,18 @@ def test_source_similarity_is_one_for_an_untouched_body_and_falls_as_the_weights
     for norm in freezing.batchnorm_layers(untouched):  # running statistics re-estimated on the target: not weights
         norm.running_mean.add_(1.0)
     assert regularization.source_similarity(untouched, pretrained, images, reference) == pytest.approx(1.0, abs=1e-5)
-    similarity = []
-    for size in [0.02, 0.2]:
-        moved = models.image_classifier(10)
-        with torch.no_grad():
-            for p in moved.parameters():
-                p.add_(size * p.abs().mean() * torch.randn_like(p))
-        similarity.append(regularization.source_similarity(moved, pretrained, images, reference))
+    similarity = [regularization.source_similarity(_perturbed_classifier(size), pretrained, images, reference)
+                  for size in [0.02, 0.2]]
     assert 1.0 > similarity[0] > similarity[1]
+
+
+def _perturbed_classifier(size: float):
+    """The pretrained classifier with every weight moved by noise of ``size`` times its layer's mean magnitude."""
+    moved = models.image_classifier(10)
+    with torch.no_grad():
+        for p in moved.parameters():
+            p.add_(size * p.abs().mean() * torch.randn_like(p))
+    return moved
 
 
 def test_compression_report_scores_float_models_on_the_training_device_and_int8_on_a_cpu_subset(monkeypatch):
@@ -659,15 +663,10 @@ def test_source_distance_is_the_feature_penalty_measured_after_training_zero_whe
     for norm in freezing.batchnorm_layers(untouched):
         norm.running_mean.add_(1.0)
     assert regularization.source_distance(untouched, pretrained, images) == pytest.approx(0.0, abs=1e-6)
-    distances = []
-    for size in [0.02, 0.2]:
-        moved = models.image_classifier(10)
-        with torch.no_grad():
-            for p in moved.parameters():
-                p.add_(size * p.abs().mean() * torch.randn_like(p))
-        distances.append(regularization.source_distance(moved, pretrained, images, reference))
+    moved = [_perturbed_classifier(size) for size in [0.02, 0.2]]
+    distances = [regularization.source_distance(m, pretrained, images, reference) for m in moved]
     assert 0.0 < distances[0] < distances[1]
     # the same quantity the training loss penalises, on the same batch with batch statistics on both sides
     loss = regularization.FeatureDistanceLoss(models.image_classifier(10), alpha=1.0)
-    moved.train()
-    assert loss.distance(moved, images).item() == pytest.approx(distances[1], rel=1e-4)
+    moved[1].train()
+    assert loss.distance(moved[1], images).item() == pytest.approx(distances[1], rel=1e-4)
