@@ -168,12 +168,11 @@ def probe_lengths(frame: pd.DataFrame, seed: int, held_out: float, lengths: list
                                                                  getattr(task, f"{split}_labels"), tokenizer, 128,
                                                                  length))
              for split in ("train", "val", "test")}
-        probes = {c: features.make_probe(c, max_iter=3000).fit(x["train"][0].numpy(), x["train"][1].numpy())
-                  for c in strategy.STRENGTHS}
-        best = max(probes, key=lambda c: probes[c].score(x["val"][0].numpy(), x["val"][1].numpy()))
-        result["probe_by_max_length"][length] = {
-            "C": best, "val": round(probes[best].score(x["val"][0].numpy(), x["val"][1].numpy()), 4),
-            "test": round(probes[best].score(x["test"][0].numpy(), x["test"][1].numpy()), 4)}
+        split = {name: (inputs.numpy(), labels.numpy()) for name, (inputs, labels) in x.items()}
+        best, probe, val_by_c = features.choose_on_validation(lambda c: features.make_probe(c, max_iter=3000),
+                                                              strategy.STRENGTHS, split["train"], split["val"])
+        result["probe_by_max_length"][length] = {"C": best, "val": round(val_by_c[best], 4),
+                                                 "test": round(probe.score(*split["test"]), 4)}
     return result
 
 

@@ -202,7 +202,7 @@ def make_probe(c: float = 1.0, max_iter: int = 2000):
 
 def probe_accuracy(train_x, train_y, test_x, test_y, max_iter: int = 2000, c: float = 1.0) -> float:
     """Accuracy on ``(test_x, test_y)`` of a linear probe with strength ``c`` fitted on ``(train_x, train_y)``
-    (tensors or arrays). Scored on a validation split, it is what :func:`choose_probe_strength` compares."""
+    (tensors or arrays). :func:`choose_probe_strength` chooses ``c`` on a validation split first."""
     probe = make_probe(c, max_iter=max_iter).fit(np.asarray(train_x), np.asarray(train_y))
     return float(probe.score(np.asarray(test_x), np.asarray(test_y)))
 

@@ -405,8 +405,10 @@ def edge_note(candidate) -> str:
 
 
 def _grid_edge(name: str, what: str, scores: dict) -> str:
-    best = max(scores, key=scores.get) if scores else None
-    side = grid_position(scores, best) if scores else "inside"
+    if not scores:
+        return ""
+    best = max(scores, key=scores.get)
+    side = grid_position(scores, best)
     if side == "inside":
         return ""
     return (f"{name} was best at the {side} {what} of its grid ({best:g}): a "
