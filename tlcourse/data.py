@@ -307,8 +307,8 @@ class ResizedImages(torch.utils.data.Dataset):
 def cifar10_transforms(spec, augment: bool = True):
     """The per-image transforms of the full profile's CIFAR-10: (training, test).
 
-    Images stay 32 px uint8 in memory and are upscaled to the model's size one at a time in the
-    loader workers, so no epoch ever holds the data set at model resolution (50,000 images at
+    Images stay 32 px uint8 in memory and are upscaled to the model's size one at a time as the
+    loader reads them (in worker processes on a GPU), so no epoch ever holds the data set at model resolution (50,000 images at
     224 px in float32 would be 30 GB).
     """
     from torchvision import transforms as T
@@ -332,7 +332,7 @@ def _first(dataset, n: int):
 
 
 def cifar10_task(spec=None, augment: bool = True) -> ImageTask:
-    """CIFAR-10 upscaled for ``spec`` (full profile): transforms run per image in the loader workers.
+    """CIFAR-10 upscaled for ``spec`` (full profile): transforms run per image as the loader reads it.
 
     The last 2,000 of the 50,000 training images (in a fixed shuffled order) are the validation split,
     read without augmentation; the official 10,000 test images are the test split. At smoke scale each
@@ -522,9 +522,12 @@ def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int 
                 workers: int | None = None) -> DataLoader:
     """A DataLoader with its own seeded generator, so shuffling is reproducible and resumable.
 
-    In-memory tensors are served from the main process a whole batch at a time; data sets that
-    decode and transform files (the full profile) get worker processes. Batches go to pinned
-    memory when a GPU is used, so the copy to the GPU can overlap with computation. ``workers``
+    In-memory tensors are served from the main process a whole batch at a time. Data sets that
+    decode and transform files (the full profile) get worker processes when a GPU is used, so the
+    images for the next batch are prepared while the GPU runs this one; batches then go to pinned
+    memory, so the copy to the GPU can overlap with computation too. Without a GPU the workers would
+    compete for the cores that run the model (no faster, measured), and forking a Jupyter kernel,
+    which runs threads of its own, can leave a worker deadlocked: they are not started. ``workers``
     overrides the number of loader processes (a fast GPU can need several even for in-memory data).
     """
     generator = torch.Generator().manual_seed(seed)
@@ -538,7 +541,7 @@ def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int 
         return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
                           generator=generator, pin_memory=pin, num_workers=workers, persistent_workers=workers > 0)
     if workers is None:
-        workers = 0 if isinstance(dataset, list) else min(8, os.cpu_count() or 1)
+        workers = min(8, os.cpu_count() or 1) if pin and not isinstance(dataset, list) else 0
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=collate_fn, num_workers=workers, persistent_workers=workers > 0, pin_memory=pin)
 
