@@ -308,8 +308,8 @@ def cifar10_transforms(spec, augment: bool = True):
     """The per-image transforms of the full profile's CIFAR-10: (training, test).
 
     Images stay 32 px uint8 in memory and are upscaled to the model's size one at a time as the
-    loader reads them (in worker processes on a GPU), so no epoch ever holds the data set at model resolution (50,000 images at
-    224 px in float32 would be 30 GB).
+    loader reads them (in worker processes on a GPU), so no epoch ever holds the data set at model
+    resolution (50,000 images at 224 px in float32 would be 30 GB).
     """
     from torchvision import transforms as T
 
