@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TLCOURSE_PROFILE", "quick")
 # The tests and the notebooks nbval runs keep their downloads, caches and recorded numbers out of the checkout's data/
@@ -44,7 +45,45 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # a worker process, started befor
 NBVAL_OUTPUT_WAIT_SECONDS = 120
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+# The two test processes take whole files, one at a time, in the collected order (xdist's loadfile, with its own
+# reordering by number of items turned off in pyproject.toml), and a process is handed its next file when its current
+# one is nearly done. In the default order the notebooks came late, so one process could be left running a
+# 25-minute notebook alone while the other had nothing to do. Longest first ("longest processing time first"
+# scheduling) makes the two finish at about the same time. The order comes from measured times (the notebooks'
+# quick-profile runs, the slowest test files from `pytest --durations`); only the order matters, and a file not
+# listed here runs after these, in collected order.
+LONGEST_FIRST = [
+    "notebooks/01_finetune_cnn.ipynb",
+    "notebooks/05_regularised_finetuning.ipynb",
+    "notebooks/06_distillation.ipynb",
+    "notebooks/03_freezing.ipynb",
+    "notebooks/02_finetune_bert.ipynb",
+    "notebooks/08_your_own_data.ipynb",
+    "tests/test_full_profile_notebooks.py",  # all nine notebooks once more, on stand-ins: about 11 minutes
+    "notebooks/07_domain_adversarial.ipynb",
+    "notebooks/04_feature_extraction.ipynb",
+    "notebooks/00_what_is_transfer_learning.ipynb",
+    "tests/test_browser.py",
+    "tests/test_mistakes.py",
+    "tests/test_notebooks_rerun.py",
+    "tests/test_cli.py",
+    "tests/test_run_cache.py",
+    "tests/test_outside_repo.py",
+    "tests/test_run_faults.py",
+    "tests/test_robustness.py",
+]
+
+
+def _longest_first(item) -> int:
+    """Where the item's file is in LONGEST_FIRST (an unlisted file after all of them)."""
+    path = getattr(item, "nodeid", "").split("::")[0]
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if hasattr(item, "output_timeout"):  # a notebook cell collected by nbval
             item.output_timeout = NBVAL_OUTPUT_WAIT_SECONDS
+    items.sort(key=_longest_first)  # a stable sort: each file's own items keep their order

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -172,10 +173,44 @@ def _save_and_wait(page, path: Path) -> None:
     before = path.stat().st_mtime_ns
     page.locator(".jp-NotebookPanel").first.click(position={"x": 5, "y": 60})
     page.keyboard.press("Control+s")
-    deadline = time.monotonic() + 20
-    while path.stat().st_mtime_ns == before:
+    _wait_until_rewritten(path, before)
+
+
+def _wait_until_rewritten(path: Path, before_ns: int, seconds: float = 20) -> None:
+    """Wait until ``path`` is newer than ``before_ns`` and holds a whole notebook. Jupyter's server writes a notebook
+    in place (after copying the old one aside), so the new time shows while the file is still empty or half written:
+    on a loaded machine the test once read an empty file."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if path.stat().st_mtime_ns != before_ns:
+            try:
+                nbformat.reads(path.read_text(), 4)
+                return
+            except Exception:  # not yet all written
+                pass
         assert time.monotonic() < deadline, f"{path.name} was not saved"
         time.sleep(0.2)
+
+
+def test_the_wait_for_a_save_outlasts_a_file_written_in_two_steps(tmp_path):
+    """The server's save as seen from outside: first the file is emptied (its time changes), then it is filled."""
+    path = tmp_path / "saved.ipynb"
+    whole = nbformat.writes(nbformat.v4.new_notebook())
+    path.write_text(whole)
+    before = path.stat().st_mtime_ns
+
+    def save_in_two_steps():
+        time.sleep(0.3)
+        path.write_text("")
+        os.utime(path, ns=(before + 10**9, before + 10**9))
+        time.sleep(1.0)
+        path.write_text(whole)
+
+    saver = threading.Thread(target=save_in_two_steps)
+    saver.start()
+    _wait_until_rewritten(path, before)
+    assert path.read_text() == whole
+    saver.join()
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)

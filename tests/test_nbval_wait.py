@@ -34,3 +34,25 @@ def test_each_test_process_gives_torch_its_share_of_the_cores():
                                  capture_output=True, text=True, check=True).stdout.strip()
     assert torch.get_num_threads() == int(in_a_kernel) == expected
     assert conftest.pytest_xdist_auto_num_workers(None) == min(conftest.TEST_PROCESSES, os.cpu_count() or 1)
+
+
+class _Item:
+    def __init__(self, nodeid):
+        self.nodeid = nodeid
+
+
+def test_the_longest_notebooks_and_test_files_are_handed_out_first():
+    """The two test processes take whole files in the collected order (xdist's loadfile, its own reordering off), so
+    the longest ones start first and neither process is left running a long notebook alone at the end."""
+    listed = conftest.LONGEST_FIRST
+    root = conftest.ROOT
+    assert all((root / path).is_file() for path in listed), "a listed file no longer exists"
+    notebooks = sorted(path.relative_to(root).as_posix() for path in (root / "notebooks").glob("*.ipynb"))
+    assert set(notebooks) <= set(listed), "every notebook is placed in the order (a new one too)"
+    collected = [f"tests/test_unlisted.py::test_{i}" for i in range(2)]
+    collected += [f"{path}::Cell {i}" for path in reversed(listed) for i in range(2)]
+    items = [_Item(nodeid) for nodeid in collected]
+    conftest.pytest_collection_modifyitems(items)
+    order = [item.nodeid for item in items]
+    assert order == [f"{path}::Cell {i}" for path in listed for i in range(2)] + collected[:2]
+    assert "--no-loadscope-reorder" in (root / "pyproject.toml").read_text()
