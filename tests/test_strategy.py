@@ -41,7 +41,8 @@ def test_candidates_that_cannot_finish_in_the_budget_are_skipped(monkeypatch):
     # the probe and the head's first rate run (nothing to estimate from yet); the head's other rates and full
     # would overrun the budget: skipped, and said to be
     assert calls == ["head"] and choice.skipped == ["full"] and choice.winner.name == "head"
-    assert choice.tried[1].untried == strategy.default_learning_rates(task)["head"][1:]
+    grid = strategy.default_learning_rates(task)["head"]
+    assert choice.tried[1].untried == [grid[0], grid[2]]  # the grid's centre ran first
     assert "not tried" in strategy.explain(choice)
 
 
@@ -58,7 +59,8 @@ def test_each_strategy_gets_its_own_learning_rate_chosen_on_validation_with_earl
     task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
     choice = strategy.choose_strategy(task, budget_seconds=60, epochs=12, patience=3, verbose=False)
     grids = strategy.default_learning_rates(task)
-    assert calls == [("head", lr, 3) for lr in grids["head"]] + [("full", lr, 3) for lr in grids["full"]]
+    assert calls == ([("head", lr, 3) for lr in strategy.centre_first(grids["head"])]
+                     + [("full", lr, 3) for lr in strategy.centre_first(grids["full"])])
     head, full = choice.tried[1:]
     assert (head.model, full.model) == (1e-2, 1e-3)  # the run kept is the one at the rate best on validation
     assert list(head.val_by_lr) == grids["head"] and head.setting == "lr=0.01"
@@ -77,6 +79,32 @@ def test_from_scratch_tunes_its_own_rate_with_early_stopping(monkeypatch):
     run = strategy.from_scratch(task, epochs=30, patience=4, verbose=False)
     grid = strategy.default_learning_rates(task)["scratch"]
     assert calls == [(lr, False, 4) for lr in grid] and run.val_accuracy == max(grid)
+
+
+def test_a_budget_that_ends_early_has_run_the_rate_at_the_centre_of_the_grid(monkeypatch):
+    """Each grid is centred on the usual rate for its strategy (for full fine-tuning in the quick profile, the one
+    lesson 01 chose on validation): on a slow machine whose budget ends after one run, that is the one that ran."""
+    calls = []
+    monkeypatch.setattr(strategy, "try_probe", lambda task, seed, folder: candidate("probe", 0.5, seconds=0.0))
+
+    def fake_finetune(task, name, epochs, lr, seed=0, patience=None):
+        calls.append(lr)
+        return strategy.Candidate(name, 0.6, 10.0, model=lr)
+
+    monkeypatch.setattr(strategy, "finetune", fake_finetune)
+    task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
+    choice = strategy.choose_strategy(task, budget_seconds=5, candidates=["probe", "full"], verbose=False)
+    grid = strategy.default_learning_rates(task)["full"]
+    assert calls == [grid[1]] and choice.tried[1].untried == [grid[0], grid[2]]
+    assert strategy.centre_first([1, 2]) == [2, 1] and strategy.centre_first([1, 2, 3, 4]) == [3, 1, 2, 4]
+
+
+def test_equal_validation_scores_go_to_the_first_rate_of_the_grid_whatever_the_order_run(monkeypatch):
+    monkeypatch.setattr(strategy, "finetune",
+                        lambda task, name, epochs, lr, seed=0, patience=None: strategy.Candidate(name, 0.7, 0.0, model=lr))
+    task = data.ImageTask(name="t", train=None, test=None, classes=["a", "b"], image_size=8, mean=GREY, std=GREY)
+    best = strategy._tune_learning_rate(task, "head", [1e-3, 3e-3, 1e-2], 3, None, 0, deadline=float("inf"))
+    assert best.model == 1e-3 and list(best.val_by_lr) == [1e-3, 3e-3, 1e-2]
 
 
 def test_image_learning_rate_grids_follow_the_profiles_network(monkeypatch):
