@@ -460,13 +460,17 @@ def text_loader(texts, labels, tokenizer, batch_size: int = 32, max_length: int 
     ``Trainer(group_by_length=True)`` does: short reviews are batched with short ones, so little of
     the computation is spent on padding (randomly drawn batches of Rotten Tomatoes snippets hold
     about 1.9x as many tokens as the texts themselves). The order of the groups is still random.
+    Evaluation batches (``shuffle=False``) go longest first, sorted by length, for the same saving; the
+    course's passes over them (``training.predict``, the feature extractors) put every row back in the
+    order of ``texts``.
     """
     _check_texts(texts, labels, tokenizer, max_length)
     pairs = list(zip(texts, labels))
     collate = TextCollator(tokenizer, max_length)
+    lengths = token_counts(texts, tokenizer, max_length)
     if not shuffle:
-        return make_loader(pairs, batch_size, seed=seed, collate_fn=collate)
-    return length_grouped_loader(pairs, token_counts(texts, tokenizer, max_length), batch_size, seed, collate)
+        return make_loader(pairs, batch_size, seed=seed, collate_fn=collate, sampler=LengthSortedSampler(lengths))
+    return length_grouped_loader(pairs, lengths, batch_size, seed, collate)
 
 
 def token_counts(texts, tokenizer, max_length: int) -> list[int]:
@@ -477,6 +481,23 @@ def token_counts(texts, tokenizer, max_length: int) -> list[int]:
 def padded_tokens(loader) -> int:
     """Token positions the model computes over one pass of a text loader, padding included."""
     return sum(encoding["input_ids"].numel() for encoding, _ in loader)
+
+
+class LengthSortedSampler(torch.utils.data.Sampler):
+    """Every index once, longest text first (ties keep their order): evaluation batches with little padding.
+
+    ``order[i]`` is the data set index of the i-th example served; ``training.concat_batches`` uses it to put
+    per-example results back in the data set's order.
+    """
+
+    def __init__(self, lengths: list[int]):
+        self.order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
 
 
 class LengthGroupedSampler(torch.utils.data.Sampler):
@@ -519,7 +540,7 @@ def length_grouped_loader(pairs: list, lengths: list[int], batch_size: int, seed
 
 
 def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int = 0, collate_fn=None,
-                workers: int | None = None) -> DataLoader:
+                workers: int | None = None, sampler=None) -> DataLoader:
     """A DataLoader with its own seeded generator, so shuffling is reproducible and resumable.
 
     In-memory tensors are served from the main process a whole batch at a time. Data sets that
@@ -529,12 +550,13 @@ def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int 
     compete for the cores that run the model (no faster, measured), and forking a Jupyter kernel,
     which runs threads of its own, can leave a worker deadlocked: they are not started. ``workers``
     overrides the number of loader processes (a fast GPU can need several even for in-memory data).
+    ``sampler`` replaces the order of the examples (``text_loader``'s evaluation batches, sorted by length).
     """
     generator = torch.Generator().manual_seed(seed)
     pin = torch.cuda.is_available()
     tensors = isinstance(dataset, TensorDataset) or (
         isinstance(dataset, Subset) and isinstance(dataset.dataset, TensorDataset))
-    if tensors and collate_fn is None:
+    if tensors and collate_fn is None and sampler is None:
         # Whole batches at once: tensor[indices] is one gather, not batch_size small copies and a stack.
         order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         workers = workers or 0
@@ -542,7 +564,7 @@ def make_loader(dataset, batch_size: int = 64, shuffle: bool = False, seed: int 
                           generator=generator, pin_memory=pin, num_workers=workers, persistent_workers=workers > 0)
     if workers is None:
         workers = min(8, os.cpu_count() or 1) if pin and not isinstance(dataset, list) else 0
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, generator=generator,
                       collate_fn=collate_fn, num_workers=workers, persistent_workers=workers > 0, pin_memory=pin)
 
 

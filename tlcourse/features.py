@@ -73,8 +73,8 @@ def image_layer_features(model: nn.Module, loader, device=None) -> dict[str, tor
         for inputs, targets in loader:
             model(move_to(inputs, device))
             labels.append(targets)
-    features = {name: concat_batches(parts) for name, parts in outputs.items()}
-    features["labels"] = concat_batches(labels)
+    features = {name: concat_batches(parts, loader) for name, parts in outputs.items()}
+    features["labels"] = concat_batches(labels, loader)
     return features
 
 
@@ -95,8 +95,8 @@ def text_layer_features(model: nn.Module, loader, device=None) -> dict[str, torc
         for name, states in zip(names, hidden_states):
             outputs[name].append(mean_pool(states, encoding["attention_mask"]).float().cpu())
         labels.append(targets)
-    features = {name: concat_batches(parts) for name, parts in outputs.items()}
-    features["labels"] = concat_batches(labels)
+    features = {name: concat_batches(parts, loader) for name, parts in outputs.items()}
+    features["labels"] = concat_batches(labels, loader)
     return features
 
 

@@ -136,8 +136,7 @@ def head_inputs(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
         for inputs, targets in loader:
             training.model_logits(model, training.move_to(inputs, training.get_device()))
             labels.append(targets)
-    with torch.inference_mode(False):
-        return torch.cat(caught).clone(), torch.cat(labels).clone()
+    return training.concat_batches(caught, loader), training.concat_batches(labels, loader)
 
 
 def fold_probe_into_head(model: nn.Module, probe) -> None:

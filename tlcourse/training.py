@@ -500,11 +500,21 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, settings: _Epo
     return total_loss.item() / seen, correct.item() / seen
 
 
-def concat_batches(parts: list[torch.Tensor]) -> torch.Tensor:
+def concat_batches(parts: list[torch.Tensor], loader=None) -> torch.Tensor:
     """Join per-batch results into an ordinary tensor. Tensors made under ``inference_mode`` cannot
-    enter autograd later (e.g. to train a head on them), so the joined copy is made outside it."""
+    enter autograd later (e.g. to train a head on them), so the joined copy is made outside it.
+
+    With the ``loader`` that served the batches, the rows are put back in its data set's order where the loader
+    served them in another (``data.text_loader``'s evaluation batches go longest first): row i is example i.
+    """
     with torch.inference_mode(False):
-        return torch.cat(parts).clone()
+        joined = torch.cat(parts)
+        order = getattr(getattr(loader, "sampler", None), "order", None)
+        if order is None:
+            return joined.clone()
+        restored = torch.empty_like(joined)
+        restored[torch.as_tensor(order)] = joined
+        return restored
 
 
 @torch.inference_mode()
@@ -523,7 +533,7 @@ def predict(model: nn.Module, loader, device=None, precision: str = "auto") -> t
             raise _not_finite_outputs(model, inputs, batch)
     if not all_logits:
         raise ValueError("The loader yields no batches: is the data set empty?")
-    return concat_batches(all_logits), concat_batches(all_labels)
+    return concat_batches(all_logits, loader), concat_batches(all_labels, loader)
 
 
 def _not_finite_outputs(model: nn.Module, inputs, batch: int) -> ValueError:
