@@ -1,5 +1,5 @@
 """nbval's wait for a finished cell's output is raised from its own 5 s, and each test process gets its share of the
-cores (see tests/conftest.py)."""
+cores (see conftest.py at the repository's root)."""
 
 import os
 import subprocess
@@ -56,3 +56,20 @@ def test_the_longest_notebooks_and_test_files_are_handed_out_first():
     order = [item.nodeid for item in items]
     assert order == [f"{path}::Cell {i}" for path in listed for i in range(2)] + collected[:2]
     assert "--no-loadscope-reorder" in (root / "pyproject.toml").read_text()
+
+
+def test_a_notebook_run_alone_with_pytest_gets_the_suites_settings():
+    """`pytest notebooks/NN.ipynb` (one lesson, as a developer checks it) collects no tests/ folder: the settings
+    must come from the repository's root, or its kernels run without strict claims, with the checkout's own data
+    folder and with every core each (a measurement of 2026-12-06 was wrong for this reason)."""
+    root = conftest.ROOT
+    clean = {name: value for name, value in os.environ.items()
+             if not name.startswith(("TLCOURSE_", "PYTEST_", "OMP_", "MKL_"))}
+    header = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-n", "2",
+                             "notebooks/00_what_is_transfer_learning.ipynb"], cwd=root, env=clean,
+                            capture_output=True, text=True, timeout=300)
+    settings = [line for line in header.stdout.splitlines() if line.startswith("tlcourse settings:")]
+    assert settings, header.stdout[-2000:] + header.stderr[-2000:]
+    assert "strict claims on" in settings[0] and "profile quick" in settings[0]
+    assert f"torch threads per process {conftest.torch_threads_per_process(2)}" in settings[0]
+    assert str(root / "data") not in settings[0]

@@ -1,4 +1,9 @@
-"""Every test, and every notebook nbval runs, uses the offline quick profile without progress bars."""
+"""Every test, and every notebook nbval runs, uses the offline quick profile without progress bars.
+
+At the repository's root, not in tests/: pytest loads a conftest.py only from the folders of what it collects and
+their parents, so `pytest notebooks/01_finetune_cnn.ipynb` (one lesson, as a developer checks it) gets these settings
+too. Before they moved here such a run had no strict claims and gave every kernel all the cores.
+"""
 
 import os
 import tempfile
@@ -45,7 +50,7 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # a worker process, started befor
 NBVAL_OUTPUT_WAIT_SECONDS = 120
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 
 # The two test processes take whole files, one at a time, in the collected order (xdist's loadfile, with its own
 # reordering by number of items turned off in pyproject.toml), and a process is handed its next file when its current
@@ -80,6 +85,16 @@ def _longest_first(item) -> int:
     """Where the item's file is in LONGEST_FIRST (an unlisted file after all of them)."""
     path = getattr(item, "nodeid", "").split("::")[0]
     return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def pytest_report_header(config):
+    """The settings the notebooks' kernels inherit, on the first lines of every run (CI's log included)."""
+    workers = config.getoption("numprocesses", None)
+    workers = pytest_xdist_auto_num_workers(config) if workers in ("auto", "logical") else int(workers or 1)
+    strict = "on" if os.environ.get("TLCOURSE_STRICT_CLAIMS") == "1" else "off"
+    return (f"tlcourse settings: profile {os.environ['TLCOURSE_PROFILE']}, data {os.environ['TLCOURSE_DATA']}, "
+            f"strict claims {strict}, {max(workers, 1)} test processes, torch threads per process "
+            f"{torch_threads_per_process(max(workers, 1))}")
 
 
 def pytest_collection_modifyitems(items):
