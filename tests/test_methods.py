@@ -486,7 +486,7 @@ def test_a_speed_up_is_named_only_beyond_the_measured_timing_noise():
     assert compression.speed_verdict(1.5, noise=0.05).startswith("faster beyond the timing noise")
     assert compression.speed_verdict(0.6, noise=0.05).startswith("slower beyond the timing noise")
     assert compression.speed_verdict(1.08, noise=0.01).startswith("about the same (within 10%")  # 10% at least
-    assert compression.speed_verdict(1.3, noise=0.2).startswith("cannot tell: timing the same model twice differed by 20%")
+    assert compression.speed_verdict(1.3, noise=0.2).startswith("cannot tell: timing the same model again differed by up to 20%")
     assert compression.speed_verdict(1.5, noise=0.2).startswith("faster beyond")  # beyond twice the noise
 
 def test_timing_noise_is_how_far_a_second_timing_lands_from_the_first(monkeypatch):
@@ -670,3 +670,13 @@ def test_source_distance_is_the_feature_penalty_measured_after_training_zero_whe
     loss = regularization.FeatureDistanceLoss(models.image_classifier(10), alpha=1.0)
     moved[1].train()
     assert loss.distance(moved[1], images).item() == pytest.approx(distances[1], rel=1e-4)
+
+
+def test_timing_noise_is_the_largest_drift_over_several_more_timings(monkeypatch):
+    """One repeat timing underestimated the drift in a run beside another process: the pruned student (the same dense
+    tensors) timed 10% faster than the student against a noise of 3%. The noise is now the largest of several."""
+    model = torch.nn.Linear(8, 2)
+    timings = iter([10.5, 13.0, 9.0])
+    monkeypatch.setattr(compression, "cpu_latency_ms", lambda model, example: next(timings))
+    assert compression.timing_noise(model, torch.randn(4, 8), first_ms=10.0) == pytest.approx(0.3)
+    assert compression.speed_verdict(1.11, noise=0.3).startswith("cannot tell")  # the pruned case of that run
