@@ -155,8 +155,8 @@ def seed_difference(treated: list[float], baseline: list[float], unit: str = "se
 def unpaired_difference(treated: list[float], baseline: list[float], unit: str = "seed") -> Interval:
     """Difference of the means of two sets of runs that share no seeds (or differ in number), with Welch's 95% interval.
 
-    Use it when a pairing is not there to use: one side measured on fewer seeds because its runs are costly and
-    its spread is small. Pairing (:func:`seed_difference`) removes what two runs of the same seed share, so it
+    Use it when a pairing is not there to use, e.g. one side measured on fewer seeds because its runs are costly.
+    Pairing (:func:`seed_difference`) removes what two runs of the same seed share, so it
     is the sharper test whenever the seeds match.
     """
     from scipy.stats import ttest_ind
