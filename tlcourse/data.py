@@ -277,7 +277,7 @@ def held_out_count(n_available: int, wanted: int) -> int:
     return max(1, min(wanted, n_available // 5))
 
 
-MATERIALISE_UP_TO_PX = 64  # the quick profile's 64 px digits: 4,000 of them are 200 MB as float32
+MATERIALISE_UP_TO_PX = 64  # up to 64 px, 4,000 digits are at most 200 MB as float32 (the quick profile's: 32 px)
 
 
 def _digit_dataset(images: torch.Tensor, labels: torch.Tensor, spec):

@@ -219,7 +219,7 @@ def default_learning_rates(task) -> dict[str, list[float]]:
     """A small grid of AdamW learning rates per strategy, each tried on validation: a new head alone takes
     large steps, a whole pretrained network small ones (text transformers smaller still), random weights
     larger ones. Rates a factor of ~3 apart; the whole-network grids are the profile's image model's own
-    (:class:`~tlcourse.profiles.ImageModelSpec`): a small network at 64 px and ResNet-50 at 224 px differ."""
+    (:class:`~tlcourse.profiles.ImageModelSpec`): a small network at 32-64 px and ResNet-50 at 224 px differ."""
     if is_text(task):
         return {"head": [3e-3, 1e-2, 3e-2], "full": [3e-5, 1e-4], "scratch": [1e-4, 3e-4]}
     spec = image_model_spec()
