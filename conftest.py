@@ -62,12 +62,12 @@ ROOT = Path(__file__).resolve().parent
 LONGEST_FIRST = [
     "notebooks/01_finetune_cnn.ipynb",
     "notebooks/05_regularised_finetuning.ipynb",
-    "notebooks/06_distillation.ipynb",
-    "notebooks/03_freezing.ipynb",
     "notebooks/02_finetune_bert.ipynb",
+    "notebooks/06_distillation.ipynb",
+    "notebooks/07_domain_adversarial.ipynb",
+    "notebooks/03_freezing.ipynb",
     "notebooks/08_your_own_data.ipynb",
     "tests/test_full_profile_notebooks.py",  # all nine notebooks once more, on stand-ins: about 11 minutes
-    "notebooks/07_domain_adversarial.ipynb",
     "notebooks/04_feature_extraction.ipynb",
     "notebooks/00_what_is_transfer_learning.ipynb",
     "tests/test_browser.py",
