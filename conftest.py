@@ -60,11 +60,11 @@ ROOT = Path(__file__).resolve().parent
 # quick-profile runs, the slowest test files from `pytest --durations`); only the order matters, and a file not
 # listed here runs after these, in collected order.
 LONGEST_FIRST = [
-    "notebooks/01_finetune_cnn.ipynb",
     "notebooks/05_regularised_finetuning.ipynb",
     "notebooks/02_finetune_bert.ipynb",
-    "notebooks/06_distillation.ipynb",
+    "notebooks/01_finetune_cnn.ipynb",
     "notebooks/07_domain_adversarial.ipynb",
+    "notebooks/06_distillation.ipynb",
     "notebooks/03_freezing.ipynb",
     "notebooks/08_your_own_data.ipynb",
     "tests/test_full_profile_notebooks.py",  # all nine notebooks once more, on stand-ins: about 11 minutes
