@@ -143,22 +143,3 @@ def test_a_paired_test_words_its_verdict_from_the_first_models_side():
     assert first_better.verdict == "better on this split (p < 0.05)"
     assert second_better.verdict == "worse on this split (p < 0.05)"
     assert close.verdict == "this split does not establish a difference"
-
-
-def test_unpaired_difference_is_welchs_interval_for_runs_on_different_seeds():
-    wide, narrow = [0.181, 0.107, 0.177, 0.092, 0.116], [0.037, 0.034, 0.042]
-    difference = uncertainty.unpaired_difference(wide, narrow)
-    from scipy.stats import ttest_ind
-
-    expected = ttest_ind(wide, narrow, equal_var=False).confidence_interval(0.95)
-    assert difference.method == "welch t" and difference.n == 8
-    assert math.isclose(difference.mean, statistics.fmean(wide) - statistics.fmean(narrow))
-    assert math.isclose(difference.low, expected.low) and math.isclose(difference.high, expected.high)
-    assert difference.clear and 0.04 < difference.low < 0.05  # the spread of the 5 runs dominates its width
-    assert "5 and 3 seeds" in str(difference) and "Welch" in str(difference)
-    assert not uncertainty.unpaired_difference([0.80, 0.90, 0.85], [0.84, 0.86, 0.83]).clear
-
-
-def test_unpaired_difference_needs_two_runs_on_each_side():
-    with pytest.raises(ValueError, match="at least 2"):
-        uncertainty.unpaired_difference([0.9, 0.8, 0.85], [0.8])

@@ -22,18 +22,16 @@ class Interval:
     ``method`` says what the interval covers. ``"wilson"``: one accuracy on ``n`` test examples, and the
     range it could take on another split of that size. ``"t"``: the mean of ``n`` runs (seeds, draws),
     and how well those runs pin the average down. ``"paired t"``: the mean difference between two
-    methods run with the same ``n`` seeds. ``"welch t"``: the difference between the means of two sets of runs that
-    share no seeds (``n`` runs in all; Welch's interval, which does not assume the two spreads are equal).
+    methods run with the same ``n`` seeds.
     """
 
     mean: float  # the estimate: the accuracy itself ("wilson"), or the mean of the runs ("t", "paired t")
     low: float  # 95% interval, lower edge
     high: float  # 95% interval, upper edge
-    n: int  # what it rests on: test examples ("wilson") or runs ("t", "paired t", "welch t")
-    method: str  # "wilson", "t", "paired t" or "welch t" (see above)
+    n: int  # what it rests on: test examples ("wilson") or runs ("t", "paired t")
+    method: str  # "wilson", "t" or "paired t" (see above)
     values: tuple[float, ...] = ()  # the runs behind a "t" interval, or the per-seed differences
     unit: str = "seed"  # what varied between the runs: "seed", "draw", or "split" for other validation splits
-    sizes: tuple[int, ...] = ()  # "welch t": how many runs each side has
 
     @property
     def half(self) -> float:
@@ -62,9 +60,6 @@ class Interval:
         if self.method == "wilson":
             return (f"{self.mean:.3f} ({round(self.mean * self.n)} of {self.n}; 95% interval {self.low:.3f}-"
                     f"{self.high:.3f})")
-        if self.method == "welch t":
-            return (f"{self.mean:+.3f}, difference of the means of {self.sizes[0]} and {self.sizes[1]} {self.unit}s "
-                    f"(Welch's 95% interval {self.low:+.3f} to {self.high:+.3f}; unpaired)")
         if self.method == "paired t":
             return (f"{self.mean:+.3f} on average over {self.n} {self.unit}s (95% interval {self.low:+.3f} to "
                     f"{self.high:+.3f}; per {self.unit} {runs})")
@@ -150,24 +145,6 @@ def seed_difference(treated: list[float], baseline: list[float], unit: str = "se
     """
     differences = mean_interval([a - b for a, b in zip(treated, baseline, strict=True)], unit)
     return dataclasses.replace(differences, method="paired t")
-
-
-def unpaired_difference(treated: list[float], baseline: list[float], unit: str = "seed") -> Interval:
-    """Difference of the means of two sets of runs that share no seeds (or differ in number), with Welch's 95% interval.
-
-    Use it when a pairing is not there to use, e.g. one side measured on fewer seeds because its runs are costly.
-    Pairing (:func:`seed_difference`) removes what two runs of the same seed share, so it
-    is the sharper test whenever the seeds match.
-    """
-    from scipy.stats import ttest_ind
-
-    treated, baseline = tuple(float(v) for v in treated), tuple(float(v) for v in baseline)
-    if min(len(treated), len(baseline)) < 2:
-        raise ValueError("An unpaired difference needs at least 2 runs on each side: each side's spread is estimated.")
-    interval = ttest_ind(treated, baseline, equal_var=False).confidence_interval(0.95)
-    mean = statistics.fmean(treated) - statistics.fmean(baseline)
-    return Interval(mean, float(interval.low), float(interval.high), len(treated) + len(baseline), "welch t",
-                    treated + baseline, unit, (len(treated), len(baseline)))
 
 
 @dataclass(frozen=True)
