@@ -1,7 +1,6 @@
 """Intervals for one split (Wilson) and for a comparison over seeds (paired t)."""
 
 import math
-import statistics
 
 import pytest
 

@@ -88,7 +88,8 @@ IMAGE_MODELS = {
     # 32 px keeps the quick profile fast on a CPU: the quick profile's digits are 28 px, so a larger input would only
     # upsample them, at 1.7x the training time of 32 px (benchmarks/README.md). The network was trained at 224 px
     # (notebook 04 measures what a resolution nearer that buys). The small network at a small size takes large steps
-    # (lesson 01's sweep from 1e-3 to 1e-2). Notebook 08 gives a learner's photos 64 px.
+    # (lesson 01's sweep from 1e-3 to 1e-2). Notebooks 00 and 05 read the digits at 64 px (each says why), and 08
+    # suggests 64 px for a learner's photos.
     "quick": ImageModelSpec("efficientnet_lite0", "efficientnet_lite0_imagenet", 32, (0.5,) * 3, (0.5,) * 3,
                             finetune_lrs=(1e-3, 3e-3, 1e-2),
                             # from scratch at 32 px the best rate was 1e-2 on lesson 01's digits and 3e-3 on 08's demo
