@@ -25,6 +25,13 @@ def test_noise_report_says_when_one_split_cannot_tell_scores_apart():
     assert "overlaps no other" in far
 
 
+def test_noise_report_labels_single_runs_and_does_not_rank_them():
+    # one run of each model: the report may say which intervals overlap, but not rank the methods
+    for scores, n in [({"probe": 0.622, "tf-idf": 0.578}, 45), ({"probe": 0.95, "pixels": 0.30}, 200)]:
+        report = uncertainty.split_noise_report(scores, n)
+        assert "highest" not in report and "one run" in report and "not a ranking" in report
+
+
 def test_seed_difference_is_a_paired_t_interval():
     comparison = uncertainty.seed_difference([0.949, 0.957, 0.958], [0.948, 0.953, 0.953])
     assert comparison.values == pytest.approx([0.001, 0.004, 0.005])

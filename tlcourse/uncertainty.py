@@ -109,11 +109,12 @@ def split_noise_report(scores: dict[str, float], n: int) -> str:
         return "\n".join(lines)
     overlapping = [name for name in scores if name != best and intervals[name].high >= intervals[best].low]
     if overlapping:
-        lines.append(f"{best} scored highest, but its interval overlaps that of {', '.join(overlapping)}: "
-                     f"unpaired, {n} examples cannot tell them apart (a paired test on the same examples can be "
-                     "sharper)")
+        lines.append(f"one run each, not a ranking: the top score's interval ({best}) overlaps that of "
+                     f"{', '.join(overlapping)}: unpaired, {n} examples cannot tell them apart (a paired test on the "
+                     "same examples can be sharper)")
     else:
-        lines.append(f"{best} scored highest and its interval overlaps no other (still one run with one seed)")
+        lines.append(f"the top score's interval ({best}) overlaps no other: a difference on these {n} examples, but "
+                     "one run each with one seed, so not a ranking of the methods")
     return "\n".join(lines)
 
 
