@@ -61,12 +61,12 @@ ROOT = Path(__file__).resolve().parent
 # listed here runs after these, in collected order.
 LONGEST_FIRST = [
     "notebooks/05_regularised_finetuning.ipynb",
-    "notebooks/02_finetune_bert.ipynb",
     "notebooks/01_finetune_cnn.ipynb",
-    "notebooks/07_domain_adversarial.ipynb",
+    "notebooks/02_finetune_bert.ipynb",
     "notebooks/06_distillation.ipynb",
-    "notebooks/03_freezing.ipynb",
     "notebooks/08_your_own_data.ipynb",
+    "notebooks/07_domain_adversarial.ipynb",
+    "notebooks/03_freezing.ipynb",
     "tests/test_full_profile_notebooks.py",  # all nine notebooks once more, on stand-ins: about 11 minutes
     "notebooks/04_feature_extraction.ipynb",
     "notebooks/00_what_is_transfer_learning.ipynb",
