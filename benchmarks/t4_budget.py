@@ -55,10 +55,10 @@ WORK = {
     # (+ the preprocessing section: 1,000 images twice more at 224 px and once at 112 px, a quarter of the work)
     "04": {"resnet50_inference": 20000 + 2 * 10000 + 2 * 1000 + 1000 // 4, "resnet50_training": 20000 + 50000,
            "bert_training": 2 * 20000, "bert_inference": 2 * 872},
-    # 24 runs of 5 epochs on 1,000 labels: 3 learning rates, 9 strengths, 4 arms x 3 fresh seeds; each run is
+    # 25 runs of 5 epochs on 1,000 labels: 3 learning rates, 10 strengths, 4 arms x 3 fresh seeds; each run is
     # validated once and describes 512 photo crops at 96 px (about a fifth of a 224 px image each) for the forgetting
     # measure
-    "05": {"resnet50_training": 24 * 5 * 1000, "resnet50_inference": 24 * (2000 + 512 // 5) + 12 * 10000},
+    "05": {"resnet50_training": 25 * 5 * 1000, "resnet50_inference": 25 * (2000 + 512 // 5) + 12 * 10000},
     "06": {  # a teacher on 5,000 labels (at most 5 epochs, validated after each), its logits on the transfer set
         "resnet50_training": 5 * 5000,
         "resnet50_inference": 5 * 2000 + 10000 + 48000,
