@@ -87,14 +87,22 @@ def right(logits, labels) -> list[bool]:
     return (logits.argmax(dim=1) == torch.tensor(labels)).tolist()
 
 
+def split_task(frame: pd.DataFrame, seed: int, held_out: float, folder: Path):
+    """Notebook 08, cell "Your texts": the same call, on ``frame`` written as a CSV into ``folder``."""
+    csv = Path(folder) / "texts.csv"
+    frame.to_csv(csv, index=False)
+    return own_data.csv_text_task(csv, "statement", "party", val_fraction=held_out, test_fraction=held_out, seed=seed)
+
+
+def tfidf_right(tfidf, task) -> list[bool]:
+    """Which test texts the TF-IDF baseline gets right."""
+    return [int(p) == y for p, y in zip(tfidf.pipeline.predict(task.test_texts), task.test_labels)]
+
+
 def run_once(frame: pd.DataFrame, seed: int, budget: float, epochs: int, held_out: float,
              scratch_epochs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "texts.csv"
-        frame.to_csv(csv, index=False)
-        # notebook 08, cell "Your texts": the same call, on this CSV
-        task = own_data.csv_text_task(csv, "statement", "party", val_fraction=held_out, test_fraction=held_out,
-                                      seed=seed)
+        task = split_task(frame, seed, held_out, tmp)
         started = time.perf_counter()
         # notebook 08, the text strategy cell
         choice = strategy.choose_strategy(task, budget_seconds=budget, epochs=epochs, seed=seed,
@@ -107,7 +115,7 @@ def run_once(frame: pd.DataFrame, seed: int, budget: float, epochs: int, held_ou
         # notebook 08, the test cell: each model scores each test text once
         text_right = {"chosen": right(training.predict(winner.model, strategy.test_loader(task, winner.tokenizer))[0],
                                       task.test_labels)}
-        text_right["tfidf"] = [int(p) == y for p, y in zip(tfidf.pipeline.predict(task.test_texts), task.test_labels)]
+        text_right["tfidf"] = tfidf_right(tfidf, task)
         majority = task.classes.index(majority_name)
         text_right["majority"] = [y == majority for y in task.test_labels]
         # the procedure's final model: the chosen transfer candidate, or TF-IDF where recommend() falls back to it
